@@ -1,0 +1,31 @@
+//! The domain of the Rust Security Platform: the values every other crate speaks in, and the ports
+//! (traits) through which use cases reach storage and time.
+//!
+//! # Layout
+//! - [`ids`]: identifiers parsed at the edge (`TenantId`, `ClientId`, `KeyId`, `TokenId`); a value that
+//!   exists is valid.
+//! - [`scope`]: OAuth scopes and scope sets (RFC 6749 §3.3 syntax).
+//! - [`secret`]: `Secret`, a string that never prints and cannot be compared with `==`.
+//! - [`time`]: `UnixTime` and the `Clock` port, so tests control time.
+//! - [`tenant`], [`client`], [`key`]: the records the platform stores.
+//! - [`ports`]: the storage traits the adapters in `rsp-store` implement.
+//!
+//! Nothing here knows about HTTP, SQL or a cache: those live in the adapter crates.
+
+pub mod client;
+pub mod ids;
+pub mod key;
+pub mod ports;
+pub mod scope;
+pub mod secret;
+pub mod tenant;
+pub mod time;
+
+pub use client::{Client, ClientKind, GrantType};
+pub use ids::{ClientId, IdError, KeyId, TenantId, TokenId};
+pub use key::{KeyStatus, SigningAlgorithm, StoredKey};
+pub use ports::{Store, StoreError};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use secret::Secret;
+pub use tenant::Tenant;
+pub use time::{Clock, ManualClock, SystemClock, UnixTime};

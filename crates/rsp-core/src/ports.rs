@@ -1,0 +1,62 @@
+//! The storage ports. `rsp-store` implements them over SQLite (and PostgreSQL); use cases hold them as
+//! `Arc<dyn Store>` and never see SQL.
+
+use async_trait::async_trait;
+
+use crate::{Client, ClientId, KeyId, StoredKey, Tenant, TenantId, TokenId, UnixTime};
+
+/// Why a storage call failed. `Unavailable` carries the adapter's message for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates the tenant together with its first signing key, atomically.
+    async fn create_tenant(&self, tenant: &Tenant, first_key: &StoredKey) -> StoreResult<()>;
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// Deletes the tenant and everything that belongs to it.
+    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    async fn get_client(&self, tenant: &TenantId, id: &ClientId) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self, tenant: &TenantId) -> StoreResult<Vec<Client>>;
+    async fn update_client(&self, client: &Client) -> StoreResult<()>;
+    async fn delete_client(&self, tenant: &TenantId, id: &ClientId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every key of the tenant that is active or still published at `now`, newest first.
+    async fn published_keys(&self, tenant: &TenantId, now: UnixTime) -> StoreResult<Vec<StoredKey>>;
+    /// Retires the active key (publishing it until `now + its max token ttl + leeway`) and makes `new_key`
+    /// the active one, in one transaction.
+    async fn rotate_key(&self, new_key: &StoredKey, now: UnixTime, leeway_secs: i64) -> StoreResult<()>;
+    /// Raises the active key's recorded max token lifetime to at least `ttl_secs`.
+    async fn record_token_ttl(&self, tenant: &TenantId, kid: &KeyId, ttl_secs: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Records that the token `jti` is revoked; the record may be dropped after `expires_at`.
+    async fn revoke_token(&self, tenant: &TenantId, jti: &TokenId, expires_at: UnixTime) -> StoreResult<()>;
+    async fn is_revoked(&self, tenant: &TenantId, jti: &TokenId) -> StoreResult<bool>;
+}
+
+/// Everything the auth service stores, as one object to wire.
+pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore {}
+
+impl<T: TenantStore + ClientStore + KeyStore + RevocationStore> Store for T {}

@@ -1,0 +1,281 @@
+//! Admin use cases: tenants, clients and keys. The HTTP admin API and the CLI are thin layers over these.
+
+use rsp_core::{
+    Client, ClientId, ClientKind, GrantType, ScopeSet, Secret, SigningAlgorithm, Tenant, TenantId,
+};
+use serde::Serialize;
+
+use crate::crypto::random_token;
+use crate::{AdminError, AuthService};
+
+/// The fields of a new tenant.
+#[derive(Debug)]
+pub struct NewTenant {
+    pub id: String,
+    pub name: String,
+    pub signing_alg: Option<String>,
+}
+
+/// Changes to a tenant; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct TenantChanges {
+    pub name: Option<String>,
+    pub signing_alg: Option<String>,
+}
+
+/// The registrable fields of a client.
+#[derive(Debug, Default)]
+pub struct ClientSettings {
+    pub name: Option<String>,
+    pub kind: Option<ClientKind>,
+    pub grant_types: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub introspect_audiences: Option<Vec<String>>,
+}
+
+/// A key as the admin API shows it: never the private half.
+#[derive(Debug, Serialize)]
+pub struct KeySummary {
+    pub kid: String,
+    pub alg: &'static str,
+    pub status: &'static str,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_until: Option<i64>,
+}
+
+fn check_name(name: &str, max: usize) -> Result<String, AdminError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(format!("name must be 1 to {max} printable characters")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn parse_alg(alg: Option<&str>) -> Result<Option<SigningAlgorithm>, AdminError> {
+    alg.map(|a| {
+        SigningAlgorithm::parse(a).ok_or_else(|| AdminError::Invalid("signing_alg must be ES256, EdDSA or RS256".into()))
+    })
+    .transpose()
+}
+
+fn parse_audiences(list: Vec<String>) -> Result<Vec<String>, AdminError> {
+    if list.len() > Client::MAX_AUDIENCES {
+        return Err(AdminError::Invalid(format!("at most {} audiences", Client::MAX_AUDIENCES)));
+    }
+    for audience in &list {
+        let ok = url::Url::parse(audience).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base());
+        if !ok || audience.len() > 512 {
+            return Err(AdminError::Invalid(format!("audience {audience:?} must be an absolute URI without fragment")));
+        }
+    }
+    Ok(list)
+}
+
+fn parse_grants(list: Vec<String>) -> Result<Vec<GrantType>, AdminError> {
+    let mut grants = Vec::new();
+    for name in list {
+        match GrantType::parse(&name) {
+            Some(GrantType::ClientCredentials) => grants.push(GrantType::ClientCredentials),
+            _ => return Err(AdminError::Invalid(format!("grant type {name:?} is not supported"))),
+        }
+    }
+    grants.dedup();
+    Ok(grants)
+}
+
+impl AuthService {
+    pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant, AdminError> {
+        let id = TenantId::parse(new.id).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let name = check_name(&new.name, Tenant::MAX_NAME_CHARS)?;
+        let signing_alg = parse_alg(new.signing_alg.as_deref())?.unwrap_or_default();
+        if self.store.get_tenant(&id).await?.is_some() {
+            return Err(AdminError::Conflict(format!("tenant {id} already exists")));
+        }
+        let now = self.clock.now();
+        let tenant = Tenant { id: id.clone(), name, signing_alg, created_at: now, updated_at: now };
+        let key = self.keys.new_stored_key(&id, signing_alg)?;
+        self.store.create_tenant(&tenant, &key).await?;
+        self.keys.invalidate(&id);
+        tracing::info!(tenant = %id, "tenant created");
+        Ok(tenant)
+    }
+
+    pub async fn get_tenant(&self, id: &str) -> Result<Tenant, AdminError> {
+        let id = TenantId::parse(id).map_err(|_| AdminError::NotFound("tenant"))?;
+        self.store.get_tenant(&id).await?.ok_or(AdminError::NotFound("tenant"))
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, AdminError> {
+        Ok(self.store.list_tenants().await?)
+    }
+
+    pub async fn update_tenant(&self, id: &str, changes: TenantChanges) -> Result<Tenant, AdminError> {
+        let mut tenant = self.get_tenant(id).await?;
+        if let Some(name) = changes.name {
+            tenant.name = check_name(&name, Tenant::MAX_NAME_CHARS)?;
+        }
+        if let Some(alg) = parse_alg(changes.signing_alg.as_deref())? {
+            // Takes effect at the next key rotation.
+            tenant.signing_alg = alg;
+        }
+        tenant.updated_at = self.clock.now();
+        self.store.update_tenant(&tenant).await?;
+        Ok(tenant)
+    }
+
+    /// Deletes a tenant and all it owns. The default tenant hosts the admin client and cannot go.
+    pub async fn delete_tenant(&self, id: &str) -> Result<(), AdminError> {
+        let tenant = self.get_tenant(id).await?;
+        if tenant.id.as_str() == TenantId::DEFAULT {
+            return Err(AdminError::Conflict("the default tenant cannot be deleted".into()));
+        }
+        self.store.delete_tenant(&tenant.id).await?;
+        self.keys.invalidate(&tenant.id);
+        tracing::info!(tenant = %tenant.id, "tenant deleted");
+        Ok(())
+    }
+
+    /// Registers a client. Its id is server-assigned; the secret of a confidential client is returned
+    /// here once and only its keyed hash is stored.
+    pub async fn create_client(
+        &self,
+        tenant: &str,
+        settings: ClientSettings,
+    ) -> Result<(Client, Option<Secret>), AdminError> {
+        let tenant = self.get_tenant(tenant).await?;
+        let name = check_name(settings.name.as_deref().unwrap_or_default(), Client::MAX_NAME_CHARS)?;
+        let kind = settings.kind.unwrap_or(ClientKind::Confidential);
+        let grant_types = parse_grants(settings.grant_types.unwrap_or_else(|| vec!["client_credentials".into()]))?;
+        let scopes = ScopeSet::parse(settings.scope.as_deref().unwrap_or_default())
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let audiences = parse_audiences(settings.audiences.unwrap_or_default())?;
+        let introspect_audiences = parse_audiences(settings.introspect_audiences.unwrap_or_default())?;
+        validate_client_shape(kind, &grant_types)?;
+        let secret = (kind == ClientKind::Confidential).then(|| Secret::new(random_token(32)));
+        let now = self.clock.now();
+        let client_id = ClientId::parse(random_token(16)).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let client = Client {
+            tenant_id: tenant.id,
+            client_id,
+            name,
+            kind,
+            secret_hash: secret.as_ref().map(|s| self.hasher().hash(s.expose())),
+            grant_types,
+            scopes,
+            audiences,
+            introspect_audiences,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_client(&client).await?;
+        tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client created");
+        Ok((client, secret))
+    }
+
+    pub async fn get_client(&self, tenant: &str, client_id: &str) -> Result<Client, AdminError> {
+        let tenant = self.get_tenant(tenant).await?;
+        let id = ClientId::parse(client_id).map_err(|_| AdminError::NotFound("client"))?;
+        self.store.get_client(&tenant.id, &id).await?.ok_or(AdminError::NotFound("client"))
+    }
+
+    pub async fn list_clients(&self, tenant: &str) -> Result<Vec<Client>, AdminError> {
+        let tenant = self.get_tenant(tenant).await?;
+        Ok(self.store.list_clients(&tenant.id).await?)
+    }
+
+    pub async fn update_client(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        changes: ClientSettings,
+    ) -> Result<Client, AdminError> {
+        let mut client = self.get_client(tenant, client_id).await?;
+        if changes.kind.is_some_and(|k| k != client.kind) {
+            return Err(AdminError::Invalid("a client's kind cannot change; register a new client".into()));
+        }
+        if let Some(name) = changes.name {
+            client.name = check_name(&name, Client::MAX_NAME_CHARS)?;
+        }
+        if let Some(grants) = changes.grant_types {
+            client.grant_types = parse_grants(grants)?;
+        }
+        if let Some(scope) = changes.scope {
+            client.scopes = ScopeSet::parse(&scope).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        }
+        if let Some(audiences) = changes.audiences {
+            client.audiences = parse_audiences(audiences)?;
+        }
+        if let Some(audiences) = changes.introspect_audiences {
+            client.introspect_audiences = parse_audiences(audiences)?;
+        }
+        validate_client_shape(client.kind, &client.grant_types)?;
+        client.updated_at = self.clock.now();
+        self.store.update_client(&client).await?;
+        Ok(client)
+    }
+
+    pub async fn delete_client(&self, tenant: &str, client_id: &str) -> Result<(), AdminError> {
+        let client = self.get_client(tenant, client_id).await?;
+        self.store.delete_client(&client.tenant_id, &client.client_id).await?;
+        Ok(())
+    }
+
+    /// Replaces a confidential client's secret; the old one stops working at once.
+    pub async fn rotate_client_secret(&self, tenant: &str, client_id: &str) -> Result<(Client, Secret), AdminError> {
+        let mut client = self.get_client(tenant, client_id).await?;
+        if client.kind != ClientKind::Confidential {
+            return Err(AdminError::Invalid("public clients have no secret".into()));
+        }
+        let secret = Secret::new(random_token(32));
+        client.secret_hash = Some(self.hasher().hash(secret.expose()));
+        client.updated_at = self.clock.now();
+        self.store.update_client(&client).await?;
+        tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client secret rotated");
+        Ok((client, secret))
+    }
+
+    pub async fn list_keys(&self, tenant: &str) -> Result<Vec<KeySummary>, AdminError> {
+        let tenant = self.get_tenant(tenant).await?;
+        let keys = self.store.published_keys(&tenant.id, self.clock.now()).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| KeySummary {
+                kid: k.kid.to_string(),
+                alg: k.alg.as_str(),
+                status: k.status.as_str(),
+                created_at: k.created_at.0,
+                retired_at: k.retired_at.map(|t| t.0),
+                publish_until: k.publish_until.map(|t| t.0),
+            })
+            .collect())
+    }
+
+    /// Adds a new signing key in the tenant's algorithm and retires the current one, which stays
+    /// published until every token it signed has expired.
+    pub async fn rotate_keys(&self, tenant: &str) -> Result<Vec<KeySummary>, AdminError> {
+        let tenant = self.get_tenant(tenant).await?;
+        let key = self.keys.new_stored_key(&tenant.id, tenant.signing_alg)?;
+        self.store.rotate_key(&key, self.clock.now(), ROTATION_LEEWAY_SECS).await?;
+        self.keys.invalidate(&tenant.id);
+        tracing::info!(tenant = %tenant.id, kid = %key.kid, "signing key rotated");
+        self.list_keys(tenant.id.as_str()).await
+    }
+}
+
+/// Extra time a retired key stays published beyond its tokens' lifetime, for clock skew at verifiers.
+const ROTATION_LEEWAY_SECS: i64 = 60;
+
+/// RFC 6749 §4.4: only confidential clients may use client_credentials.
+fn validate_client_shape(kind: ClientKind, grants: &[GrantType]) -> Result<(), AdminError> {
+    if kind == ClientKind::Public && grants.contains(&GrantType::ClientCredentials) {
+        return Err(AdminError::Invalid("public clients may not use the client_credentials grant".into()));
+    }
+    if grants.is_empty() {
+        return Err(AdminError::Invalid("a client needs at least one grant type".into()));
+    }
+    Ok(())
+}

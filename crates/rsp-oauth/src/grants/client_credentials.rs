@@ -1,0 +1,44 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client gets a token for itself.
+
+use rsp_core::{Client, ClientKind, GrantType, TenantId};
+
+use crate::audience::resolve_audience;
+use crate::token::{self, AccessClaims};
+use crate::{AuthService, FormParams, OAuthError, TokenResponse};
+
+impl AuthService {
+    pub(crate) async fn client_credentials(
+        &self,
+        tenant: &TenantId,
+        client: &Client,
+        params: &FormParams,
+    ) -> Result<TokenResponse, OAuthError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(OAuthError::UnauthorizedClient(
+                "public clients may not use the client_credentials grant".into(),
+            ));
+        }
+        if !client.allows_grant(GrantType::ClientCredentials) {
+            return Err(OAuthError::UnauthorizedClient(
+                "this client may not use the client_credentials grant".into(),
+            ));
+        }
+        let grant = resolve_audience(&self.issuers, tenant, client, params.get("scope"), params.get("resource"))?;
+        let keys = self.keys.for_tenant(tenant).await?;
+        let now = self.clock.now();
+        let ttl = self.settings.access_token_ttl_secs;
+        let scope = (!grant.scope.is_empty()).then(|| grant.scope.to_string());
+        let claims = AccessClaims {
+            iss: self.issuers.issuer(tenant),
+            sub: client.client_id.to_string(),
+            aud: grant.audience,
+            client_id: client.client_id.to_string(),
+            scope: scope.clone(),
+            jti: token::new_token_id(),
+            iat: now.0,
+            exp: now.0 + ttl,
+        };
+        let access_token = token::mint(&keys, &claims)?;
+        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope })
+    }
+}

@@ -1,0 +1,36 @@
+//! Issuer identifiers and endpoint URLs. Every URL the server emits for a tenant is built here, so the
+//! `issuer` in metadata, the `iss` in tokens and the endpoint URLs can never drift apart (RFC 8414 §3.3).
+
+use rsp_core::TenantId;
+
+/// The platform's public base URL (no trailing slash), from which each tenant's issuer derives.
+#[derive(Debug, Clone)]
+pub struct Issuers {
+    base: String,
+}
+
+impl Issuers {
+    /// `base` must already be validated (absolute http(s) URL, no query or fragment).
+    pub fn new(base: &str) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned() }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `<public-url>/t/<tenant>`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        format!("{}/t/{}", self.base, tenant)
+    }
+
+    pub fn endpoint(&self, tenant: &TenantId, path: &str) -> String {
+        format!("{}/t/{}{}", self.base, tenant, path)
+    }
+
+    /// The audience of admin-API tokens: a resource of its own, so a token for an application's API can
+    /// never act on the admin API and the reverse.
+    pub fn admin_audience(&self) -> String {
+        format!("{}/admin", self.base)
+    }
+}

@@ -1,0 +1,111 @@
+//! `AuthService`: the authorization server's use cases over the storage port, the key ring and a clock.
+
+use std::sync::Arc;
+
+use rsp_core::{Clock, Store, TenantId};
+
+use crate::client_auth::ClientCredentials;
+use crate::crypto::{MasterKey, SecretHasher};
+use crate::keyring::KeyRing;
+use crate::throttle::AuthThrottle;
+use crate::{FormParams, Issuers, OAuthError};
+
+/// Knobs of token issuance.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// Lifetime of access tokens. JWTs are checked offline by resource servers until they expire, so
+    /// this bounds how long a revoked token can still be accepted there (RFC 7009 §2.1).
+    pub access_token_ttl_secs: i64,
+    /// Failed client authentications per client id allowed within `throttle_window_secs`.
+    pub throttle_max_failures: u32,
+    pub throttle_window_secs: i64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self { access_token_ttl_secs: 600, throttle_max_failures: 10, throttle_window_secs: 60 }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, serde::Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The authorization server.
+pub struct AuthService {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) keys: KeyRing,
+    pub(crate) hasher: SecretHasher,
+    pub(crate) issuers: Issuers,
+    pub(crate) settings: TokenSettings,
+    pub(crate) throttle: AuthThrottle,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").field("issuers", &self.issuers).finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master_key: &MasterKey,
+        issuers: Issuers,
+        settings: TokenSettings,
+    ) -> Self {
+        let keys = KeyRing::new(store.clone(), clock.clone(), master_key.key_sealer(), settings.access_token_ttl_secs);
+        let throttle = AuthThrottle::new(settings.throttle_max_failures, settings.throttle_window_secs);
+        Self { store, clock, keys, hasher: master_key.secret_hasher(), issuers, settings, throttle }
+    }
+
+    pub fn issuers(&self) -> &Issuers {
+        &self.issuers
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The token endpoint (RFC 6749 §3.2): one `match` on `grant_type`, one module per grant.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn token(
+        &self,
+        tenant: &TenantId,
+        credentials: &ClientCredentials,
+        params: &FormParams,
+    ) -> Result<(TokenResponse, &'static str), OAuthError> {
+        self.keys.for_tenant(tenant).await?;
+        let grant_type = params.require("grant_type")?;
+        match grant_type {
+            "client_credentials" => {
+                let client = self.authenticate_client(tenant, credentials).await?;
+                let response = self.client_credentials(tenant, &client, params).await?;
+                Ok((response, "client_credentials"))
+            }
+            _ => Err(OAuthError::UnsupportedGrantType),
+        }
+    }
+
+    /// The tenant's JWKS document (RFC 7517 §5), serialised once per key set.
+    pub async fn jwks(&self, tenant: &TenantId) -> Result<String, OAuthError> {
+        Ok(self.keys.for_tenant(tenant).await?.jwks_json.clone())
+    }
+
+    /// Makes sure the tenant exists (has keys); `UnknownTenant` otherwise.
+    pub async fn require_tenant(&self, tenant: &TenantId) -> Result<(), OAuthError> {
+        self.keys.for_tenant(tenant).await.map(|_| ())
+    }
+
+    pub(crate) fn hasher(&self) -> &SecretHasher {
+        &self.hasher
+    }
+}
