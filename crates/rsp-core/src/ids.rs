@@ -71,9 +71,7 @@ pub struct ClientId(String);
 impl ClientId {
     pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
         let value = value.into();
-        check("client id", &value, 128, "visible ASCII characters", |c| {
-            ('\x20'..='\x7e').contains(&c)
-        })?;
+        check("client id", &value, 128, "visible ASCII characters", |c| ('\x20'..='\x7e').contains(&c))?;
         Ok(Self(value))
     }
 

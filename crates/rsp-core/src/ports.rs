@@ -47,6 +47,8 @@ pub trait KeyStore: Send + Sync {
     async fn rotate_key(&self, new_key: &StoredKey, now: UnixTime, leeway_secs: i64) -> StoreResult<()>;
     /// Raises the active key's recorded max token lifetime to at least `ttl_secs`.
     async fn record_token_ttl(&self, tenant: &TenantId, kid: &KeyId, ttl_secs: i64) -> StoreResult<()>;
+    /// How many keys are published across all tenants at `now`: (active, retired).
+    async fn count_published_keys(&self, now: UnixTime) -> StoreResult<(u64, u64)>;
 }
 
 #[async_trait]
@@ -56,7 +58,13 @@ pub trait RevocationStore: Send + Sync {
     async fn is_revoked(&self, tenant: &TenantId, jti: &TokenId) -> StoreResult<bool>;
 }
 
-/// Everything the auth service stores, as one object to wire.
-pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore {}
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Whether the backing engine answers, for the readiness probe.
+    async fn ping(&self) -> StoreResult<()>;
+}
 
-impl<T: TenantStore + ClientStore + KeyStore + RevocationStore> Store for T {}
+/// Everything the auth service stores, as one object to wire.
+pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + Health {}
+
+impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + Health> Store for T {}

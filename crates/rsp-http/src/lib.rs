@@ -1,1 +1,16 @@
+//! The HTTP face of the platform: axum routers for the public and operations listeners.
+//!
+//! # Layout
+//! - [`router`]: `fn router(state) -> Router` with the middleware stack built in one place.
+//! - [`routes`]: one module per API surface (OAuth endpoints, admin API, operations).
+//! - [`extract`]: request parsing at the edge (form bodies, client credentials, JSON, bearer tokens).
+//! - [`error`]: the one place where use-case errors become HTTP responses.
+//! - [`metrics`]: request counting and latency per route.
 
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod router;
+pub mod routes;
+
+pub use router::{AppState, OpsState, ops_router, router};

@@ -1,8 +1,6 @@
 //! Admin use cases: tenants, clients and keys. The HTTP admin API and the CLI are thin layers over these.
 
-use rsp_core::{
-    Client, ClientId, ClientKind, GrantType, ScopeSet, Secret, SigningAlgorithm, Tenant, TenantId,
-};
+use rsp_core::{Client, ClientId, ClientKind, GrantType, ScopeSet, Secret, SigningAlgorithm, Tenant, TenantId};
 use serde::Serialize;
 
 use crate::crypto::random_token;
@@ -57,7 +55,8 @@ fn check_name(name: &str, max: usize) -> Result<String, AdminError> {
 
 fn parse_alg(alg: Option<&str>) -> Result<Option<SigningAlgorithm>, AdminError> {
     alg.map(|a| {
-        SigningAlgorithm::parse(a).ok_or_else(|| AdminError::Invalid("signing_alg must be ES256, EdDSA or RS256".into()))
+        SigningAlgorithm::parse(a)
+            .ok_or_else(|| AdminError::Invalid("signing_alg must be ES256, EdDSA or RS256".into()))
     })
     .transpose()
 }
@@ -80,7 +79,9 @@ fn parse_grants(list: Vec<String>) -> Result<Vec<GrantType>, AdminError> {
     for name in list {
         match GrantType::parse(&name) {
             Some(GrantType::ClientCredentials) => grants.push(GrantType::ClientCredentials),
-            _ => return Err(AdminError::Invalid(format!("grant type {name:?} is not supported"))),
+            _ => {
+                return Err(AdminError::Invalid(format!("grant type {name:?} is not supported")));
+            }
         }
     }
     grants.dedup();
@@ -157,7 +158,7 @@ impl AuthService {
         validate_client_shape(kind, &grant_types)?;
         let secret = (kind == ClientKind::Confidential).then(|| Secret::new(random_token(32)));
         let now = self.clock.now();
-        let client_id = ClientId::parse(random_token(16)).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let client_id = ClientId::parse(new_client_id()).map_err(|e| AdminError::Internal(e.to_string()))?;
         let client = Client {
             tenant_id: tenant.id,
             client_id,
@@ -264,6 +265,17 @@ impl AuthService {
         tracing::info!(tenant = %tenant.id, kid = %key.kid, "signing key rotated");
         self.list_keys(tenant.id.as_str()).await
     }
+}
+
+/// A client id: 128 random bits in lowercase hex, so it never starts with a dash (command lines) and
+/// is never a case-variant of another id.
+fn new_client_id() -> String {
+    use std::fmt::Write;
+    let bytes = crate::crypto::random::random_bytes::<16>();
+    bytes.iter().fold(String::with_capacity(32), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 /// Extra time a retired key stays published beyond its tokens' lifetime, for clock skew at verifiers.

@@ -56,12 +56,17 @@ impl AuthService {
     /// RFC 7662: the caller learns about a token only if it was issued to the caller or is meant for an
     /// audience the caller serves as resource server (§4); anything else is simply inactive.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
-    pub async fn introspect(&self, tenant: &TenantId, caller: &Client, token: &str) -> Result<Introspection, OAuthError> {
+    pub async fn introspect(
+        &self,
+        tenant: &TenantId,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
         let Some(claims) = self.live_claims(tenant, token).await? else {
             return Ok(Introspection::inactive());
         };
-        let visible = claims.client_id == caller.client_id.as_str()
-            || caller.introspect_audiences.iter().any(|a| *a == claims.aud);
+        let visible =
+            claims.client_id == caller.client_id.as_str() || caller.introspect_audiences.contains(&claims.aud);
         if !visible {
             return Ok(Introspection::inactive());
         }

@@ -9,8 +9,8 @@ use jsonwebtoken::jwk::Jwk;
 use rsp_core::{Clock, KeyStatus, SigningAlgorithm, Store, StoredKey, TenantId, UnixTime};
 
 use crate::OAuthError;
-use crate::crypto::{KeySealer, TokenSigner};
 use crate::crypto::signing::{self, GeneratedKey};
+use crate::crypto::{KeySealer, TokenSigner};
 
 /// How long a loaded key set is trusted before it is read again, so a rotation made by another replica
 /// is picked up without coordination.
@@ -100,10 +100,10 @@ impl KeyRing {
     /// The tenant's keys, from cache when fresh. `UnknownTenant` when the tenant has no keys.
     pub async fn for_tenant(&self, tenant: &TenantId) -> Result<Arc<TenantKeys>, OAuthError> {
         let now = self.clock.now();
-        if let Some(keys) = self.cached(tenant) {
-            if now < keys.valid_until {
-                return Ok(keys);
-            }
+        if let Some(keys) = self.cached(tenant)
+            && now < keys.valid_until
+        {
+            return Ok(keys);
         }
         let keys = Arc::new(self.load(tenant, now).await?);
         self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone(), keys.clone());
@@ -121,10 +121,7 @@ impl KeyRing {
 
     async fn load(&self, tenant: &TenantId, now: UnixTime) -> Result<TenantKeys, OAuthError> {
         let stored = self.store.published_keys(tenant, now).await?;
-        let active = stored
-            .iter()
-            .find(|k| k.status == KeyStatus::Active)
-            .ok_or(OAuthError::UnknownTenant)?;
+        let active = stored.iter().find(|k| k.status == KeyStatus::Active).ok_or(OAuthError::UnknownTenant)?;
         if active.max_token_ttl_secs < self.access_token_ttl_secs {
             self.store.record_token_ttl(tenant, &active.kid, self.access_token_ttl_secs).await?;
         }
@@ -141,7 +138,8 @@ impl KeyRing {
         for key in &stored {
             let jwk_value: serde_json::Value =
                 serde_json::from_str(&key.public_jwk).map_err(|e| OAuthError::Internal(e.to_string()))?;
-            let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|e| OAuthError::Internal(e.to_string()))?;
+            let jwk: Jwk =
+                serde_json::from_value(jwk_value.clone()).map_err(|e| OAuthError::Internal(e.to_string()))?;
             let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| OAuthError::Internal(e.to_string()))?;
             verifiers.insert(key.kid.as_str().to_owned(), Verifier { alg: jose_algorithm(key.alg), key: decoding });
             jwks.push(jwk_value);

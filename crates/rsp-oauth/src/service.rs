@@ -71,6 +71,11 @@ impl AuthService {
         &self.issuers
     }
 
+    /// The current time on the service's clock.
+    pub fn now(&self) -> rsp_core::UnixTime {
+        self.clock.now()
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -45,9 +45,8 @@ impl AuthThrottle {
             let window = self.window_secs;
             map.retain(|_, f| now.0 < f.window_start.0 + window);
         }
-        let entry = map
-            .entry((tenant.clone(), client_id.to_owned()))
-            .or_insert(Failures { count: 0, window_start: now });
+        let entry =
+            map.entry((tenant.clone(), client_id.to_owned())).or_insert(Failures { count: 0, window_start: now });
         if now.0 >= entry.window_start.0 + self.window_secs {
             *entry = Failures { count: 0, window_start: now };
         }

@@ -42,9 +42,7 @@ pub fn new_token_id() -> String {
 
 pub fn mint(keys: &TenantKeys, claims: &AccessClaims) -> Result<String, OAuthError> {
     let payload = serde_json::to_vec(claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
-    keys.signer
-        .sign_compact(&keys.access_token_header, &payload)
-        .map_err(|e| OAuthError::Internal(e.to_string()))
+    keys.signer.sign_compact(&keys.access_token_header, &payload).map_err(|e| OAuthError::Internal(e.to_string()))
 }
 
 /// Why a presented token is not a valid access token of this issuer. Never shown to clients beyond
@@ -85,11 +83,7 @@ pub fn verify(
     if !typ_ok {
         return Err(TokenRejection::WrongType);
     }
-    let verifier = header
-        .kid
-        .as_deref()
-        .and_then(|kid| keys.verifiers.get(kid))
-        .ok_or(TokenRejection::UnknownKey)?;
+    let verifier = header.kid.as_deref().and_then(|kid| keys.verifiers.get(kid)).ok_or(TokenRejection::UnknownKey)?;
     if header.alg != verifier.alg {
         return Err(TokenRejection::Invalid);
     }
@@ -101,8 +95,8 @@ pub fn verify(
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
     validation.set_issuer(&[issuer]);
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
-        .map_err(|_| TokenRejection::Invalid)?;
+    let data =
+        jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation).map_err(|_| TokenRejection::Invalid)?;
     let claims = data.claims;
     if claims.iss != issuer {
         return Err(TokenRejection::Invalid);

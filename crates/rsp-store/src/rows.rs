@@ -27,7 +27,10 @@ pub fn grants_to_text(grants: &[GrantType]) -> String {
 }
 
 pub fn grants_from_text(text: &str) -> Result<Vec<GrantType>, StoreError> {
-    text.split(' ').filter(|s| !s.is_empty()).map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant type"))).collect()
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant type")))
+        .collect()
 }
 
 pub fn list_to_json(list: &[String]) -> String {

@@ -5,10 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rsp_core::ports::{ClientStore, KeyStore, RevocationStore, StoreResult, TenantStore};
-use rsp_core::{
-    Client, ClientId, KeyId, ScopeSet, StoreError, StoredKey, Tenant, TenantId, TokenId, UnixTime,
-};
+use rsp_core::ports::{ClientStore, Health, KeyStore, RevocationStore, StoreResult, TenantStore};
+use rsp_core::{Client, ClientId, KeyId, ScopeSet, StoreError, StoredKey, Tenant, TenantId, TokenId, UnixTime};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -44,9 +42,7 @@ impl SqliteStore {
 
     /// A private in-memory database, for tests.
     pub async fn in_memory() -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(unavailable)?
-            .foreign_keys(true);
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(unavailable)?.foreign_keys(true);
         // One connection: each in-memory connection would otherwise be its own database.
         Self::connect(options, 1).await
     }
@@ -59,11 +55,6 @@ impl SqliteStore {
             .map_err(unavailable)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Self { pool })
-    }
-
-    /// Whether the database answers, for the readiness probe.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
     pub async fn close(&self) {
@@ -307,6 +298,21 @@ impl KeyStore for SqliteStore {
         .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn count_published_keys(&self, now: UnixTime) -> StoreResult<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0) AS active, \
+             COALESCE(SUM(CASE WHEN status = 'retired' AND publish_until > ? THEN 1 ELSE 0 END), 0) AS retired \
+             FROM signing_keys",
+        )
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let count =
+            |name: &str| row.try_get::<i64, _>(name).map(|n| u64::try_from(n).unwrap_or(0)).map_err(unavailable);
+        Ok((count("active")?, count("retired")?))
+    }
 }
 
 #[async_trait]
@@ -330,6 +336,14 @@ impl RevocationStore for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(row.is_some())
+    }
+}
+
+#[async_trait]
+impl Health for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
     }
 }
 

@@ -1,1 +1,19 @@
+//! The `rsp` binary's library half: configuration, start-up wiring and the command line, so that tests
+//! can start the real server in process.
+//!
+//! # Layout
+//! - [`config`]: layered configuration (defaults, TOML file, `RSP_*` environment, flags).
+//! - [`startup`]: `Application::build` binds the listeners and wires the adapters; `run_until` serves and
+//!   drains on shutdown.
+//! - [`bootstrap`]: first start (data directory, master key, default tenant, admin client).
+//! - [`telemetry`]: log output.
+//! - [`cli`]: argument definitions and the admin commands.
 
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

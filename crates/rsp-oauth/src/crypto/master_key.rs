@@ -70,10 +70,10 @@ impl MasterKey {
         let mut out = [0u8; 32];
         let info = [purpose];
         // HKDF-SHA256 can always produce 32 bytes; the error branches are unreachable by construction.
-        if let Ok(okm) = prk.expand(&info, Len(32)) {
-            if okm.fill(&mut out).is_ok() {
-                return out;
-            }
+        if let Ok(okm) = prk.expand(&info, Len(32))
+            && okm.fill(&mut out).is_ok()
+        {
+            return out;
         }
         std::process::abort();
     }
@@ -121,10 +121,7 @@ impl KeySealer {
         let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN).ok_or(MasterKeyError::Open)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| MasterKeyError::Open)?;
         let mut buf = ciphertext.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(context), &mut buf)
-            .map_err(|_| MasterKeyError::Open)?;
+        let plain = self.0.open_in_place(nonce, Aad::from(context), &mut buf).map_err(|_| MasterKeyError::Open)?;
         Ok(plain.to_vec())
     }
 }

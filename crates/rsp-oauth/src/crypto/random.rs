@@ -8,12 +8,23 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 /// 6749 §10.10 asks for guessing odds of at most 2^-128 and recommends 2^-160.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    // The OS RNG failing is unrecoverable for a security server; aws-lc aborts internally in that case
-    // and `fill` never returns an error on Linux. Fall back to refusing with an empty token would be worse.
-    if SystemRandom::new().fill(&mut buf).is_err() {
+    fill(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// `N` random bytes.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    fill(&mut buf);
+    buf
+}
+
+/// The OS RNG failing is unrecoverable for a security server: issuing a guessable secret would be
+/// worse than stopping, so the process aborts (aws-lc never reports this on Linux in practice).
+fn fill(buf: &mut [u8]) {
+    if SystemRandom::new().fill(buf).is_err() {
         std::process::abort();
     }
-    URL_SAFE_NO_PAD.encode(buf)
 }
 
 #[cfg(test)]

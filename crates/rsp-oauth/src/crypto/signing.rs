@@ -174,9 +174,7 @@ impl TokenSigner {
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         match &self.signer {
-            Signer::Ecdsa(pair) => {
-                Ok(pair.sign(&self.rng, message).map_err(|_| SigningError::Sign)?.as_ref().to_vec())
-            }
+            Signer::Ecdsa(pair) => Ok(pair.sign(&self.rng, message).map_err(|_| SigningError::Sign)?.as_ref().to_vec()),
             Signer::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
             Signer::Rsa(pair) => {
                 let mut signature = vec![0u8; pair.public_modulus_len()];

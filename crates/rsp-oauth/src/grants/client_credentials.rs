@@ -19,9 +19,7 @@ impl AuthService {
             ));
         }
         if !client.allows_grant(GrantType::ClientCredentials) {
-            return Err(OAuthError::UnauthorizedClient(
-                "this client may not use the client_credentials grant".into(),
-            ));
+            return Err(OAuthError::UnauthorizedClient("this client may not use the client_credentials grant".into()));
         }
         let grant = resolve_audience(&self.issuers, tenant, client, params.get("scope"), params.get("resource"))?;
         let keys = self.keys.for_tenant(tenant).await?;

@@ -1,0 +1,168 @@
+//! Parsing at the edge: each extractor turns a raw request into typed values or an RFC-shaped error.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rsp_core::Secret;
+use rsp_oauth::{ClientCredentials, FormParams};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest body an OAuth endpoint accepts. Real requests are a few hundred bytes.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+/// The largest JSON body the admin API accepts.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", format!("request body exceeds {limit} bytes"))
+    })
+}
+
+fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
+}
+
+/// An `application/x-www-form-urlencoded` OAuth request: its parameters and the client credentials it
+/// carries. Refuses what RFC 6749 forbids: repeated parameters, secrets in the query string, and more
+/// than one authentication method in one request.
+#[derive(Debug)]
+pub struct OAuthForm {
+    pub params: FormParams,
+    pub credentials: ClientCredentials,
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let secret_in_query = parts
+            .uri
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "client_secret"));
+        if secret_in_query {
+            return Err(ApiError::invalid_request("client credentials must not be sent in the URL"));
+        }
+        if !content_type_is(&parts.headers, "application/x-www-form-urlencoded") {
+            return Err(ApiError::invalid_request("content type must be application/x-www-form-urlencoded"));
+        }
+        let bytes = read_body(body, MAX_FORM_BYTES).await?;
+        let pairs = form_urlencoded::parse(&bytes).map(|(n, v)| (n.into_owned(), v.into_owned())).collect();
+        let params = FormParams::from_pairs(pairs)?;
+        let credentials = client_credentials(&parts.headers, &params)?;
+        Ok(Self { params, credentials })
+    }
+}
+
+/// Builds the client credentials from the `Authorization` header or the form (RFC 6749 §2.3.1).
+fn client_credentials(headers: &HeaderMap, params: &FormParams) -> Result<ClientCredentials, ApiError> {
+    let form_id = params.get("client_id");
+    let form_secret = params.get("client_secret");
+    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
+        return Ok(match (form_id, form_secret) {
+            (Some(id), Some(secret)) => {
+                ClientCredentials::Post { client_id: id.to_owned(), secret: Secret::new(secret) }
+            }
+            (id, None) => ClientCredentials::None { client_id: id.map(str::to_owned) },
+            (None, Some(_)) => {
+                return Err(ApiError::invalid_request("client_secret without client_id"));
+            }
+        });
+    };
+    if form_secret.is_some() {
+        return Err(ApiError::invalid_request("use exactly one client authentication method"));
+    }
+    let basic_failure = || ApiError::from(rsp_oauth::OAuthError::InvalidClient { via_basic: true });
+    let (client_id, secret) =
+        parse_basic(authorization.to_str().map_err(|_| basic_failure())?).ok_or_else(basic_failure)?;
+    if form_id.is_some_and(|id| id != client_id) {
+        return Err(ApiError::invalid_request("client_id differs from the Authorization header"));
+    }
+    Ok(ClientCredentials::Basic { client_id, secret: Secret::new(secret) })
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`, RFC 6749 §2.3.1 with RFC 7617.
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let decode = |part: &str| -> Option<String> {
+        let encoded = format!("v={part}");
+        form_urlencoded::parse(encoded.as_bytes()).next().map(|(_, v)| v.into_owned())
+    };
+    let (id, secret) = (decode(id)?, decode(secret)?);
+    if id.is_empty() {
+        return None;
+    }
+    Some((id, secret))
+}
+
+/// A JSON body for the admin API; every rejection is an RFC-shaped 400 (or 413) naming the problem.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        if !content_type_is(&parts.headers, "application/json") {
+            return Err(ApiError::invalid_request("content type must be application/json"));
+        }
+        let bytes = read_body(body, MAX_JSON_BYTES).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1), or an `invalid_token` error.
+#[derive(Debug)]
+pub struct BearerToken(pub Secret);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty());
+        match token {
+            Some(token) => Ok(Self(Secret::new(token))),
+            None => Err(rsp_oauth::bearer::BearerError::InvalidToken.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded_after_base64() {
+        // id "a b", secret "x:y%z" encoded as RFC 6749 §2.3.1 asks.
+        let header = format!("Basic {}", STANDARD.encode("a+b:x%3Ay%25z"));
+        assert_eq!(parse_basic(&header), Some(("a b".into(), "x:y%z".into())));
+        assert_eq!(parse_basic("Basic !!!"), None);
+        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("no-colon"))), None);
+        assert_eq!(parse_basic(&format!("Bearer {}", STANDARD.encode("a:b"))), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! The routers and their middleware, built in one place.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware;
+use rsp_oauth::AuthService;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::routes;
+
+/// What the public handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+}
+
+/// What the operations handlers share.
+#[derive(Clone)]
+pub struct OpsState {
+    pub auth: Arc<AuthService>,
+    /// Renders the Prometheus text exposition.
+    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Set when shutdown begins, so readiness fails and load balancers stop sending traffic.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for OpsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsState").finish_non_exhaustive()
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The public listener: OAuth endpoints per tenant and the admin API.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(routes::oauth::routes())
+        .merge(routes::admin::routes())
+        .fallback(|| async { ApiError::not_found("resource") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
+        })
+        .with_state(state);
+    // Outermost first: give every request an id, trace it under that id, echo the id back, count it,
+    // and mark every response as uncacheable unless the handler said otherwise (RFC 6749 §5.1).
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(crate::metrics::track))
+            .layer(middleware::map_response(no_store_unless_cacheable))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            )),
+    )
+}
+
+/// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached. Every response is marked so
+/// unless its handler chose a cache policy (public discovery and JWKS documents).
+async fn no_store_unless_cacheable(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
+/// The operations listener: metrics and health, kept off the public port.
+pub fn ops_router(state: OpsState) -> Router {
+    routes::ops::routes().with_state(state)
+}

@@ -1,0 +1,79 @@
+//! The OAuth endpoints of each tenant, under `/t/{tenant}`: discovery, JWKS, token, introspection and
+//! revocation.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::path::TenantPath;
+use crate::error::ApiError;
+use crate::extract::OAuthForm;
+use crate::router::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/t/{tenant}/.well-known/openid-configuration", get(metadata))
+        .route("/t/{tenant}/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/oauth-authorization-server/t/{tenant}", get(metadata))
+        .route("/t/{tenant}/jwks.json", get(jwks))
+        .route("/t/{tenant}/oauth2/token", post(token))
+        .route("/t/{tenant}/oauth2/introspect", post(introspect))
+        .route("/t/{tenant}/oauth2/revoke", post(revoke))
+}
+
+/// Public documents may be cached briefly; JWKS for less time than discovery, so that verifiers see a
+/// rotated key soon (they also refetch on an unknown `kid`).
+fn cacheable(mut response: Response, max_age_secs: u32) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age_secs}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+async fn metadata(State(state): State<AppState>, TenantPath(tenant): TenantPath) -> Result<Response, ApiError> {
+    let document = state.auth.metadata(&tenant).await?;
+    Ok(cacheable(axum::Json(document).into_response(), 300))
+}
+
+async fn jwks(State(state): State<AppState>, TenantPath(tenant): TenantPath) -> Result<Response, ApiError> {
+    let body = state.auth.jwks(&tenant).await?;
+    let response = ([(header::CONTENT_TYPE, "application/jwk-set+json")], body).into_response();
+    Ok(cacheable(response, 60))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    TenantPath(tenant): TenantPath,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let (response, grant) = state.auth.token(&tenant, &form.credentials, &form.params).await?;
+    metrics::counter!(crate::metrics::TOKENS_ISSUED, "grant_type" => grant).increment(1);
+    Ok(axum::Json(response).into_response())
+}
+
+async fn introspect(
+    State(state): State<AppState>,
+    TenantPath(tenant): TenantPath,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    state.auth.require_tenant(&tenant).await?;
+    let caller = state.auth.authenticate_client(&tenant, &form.credentials).await?;
+    let token = form.params.require("token")?;
+    let answer = state.auth.introspect(&tenant, &caller, token).await?;
+    Ok(axum::Json(answer).into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    TenantPath(tenant): TenantPath,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    state.auth.require_tenant(&tenant).await?;
+    let caller = state.auth.authenticate_client(&tenant, &form.credentials).await?;
+    let token = form.params.require("token")?;
+    state.auth.revoke(&tenant, &caller, token).await?;
+    Ok(().into_response())
+}

@@ -1,0 +1,199 @@
+//! Argument definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "rsp", version, about = "Rust Security Platform: OAuth 2.0 / OpenID Connect and Cedar authorization")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform (with no configuration: SQLite under ./rsp-data, http://127.0.0.1:8080).
+    Serve(ServeArgs),
+    /// Validate the configuration and print the effective values, secrets redacted.
+    CheckConfig(ServeArgs),
+    /// Manage tenants through the admin API.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage OAuth clients through the admin API.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// List and rotate signing keys through the admin API.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// A TOML config file; environment variables (RSP_*) and flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [env: RSP_DATA_DIR] [default: ./rsp-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Public listener address [env: RSP_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Public URL; tenant issuers are <URL>/t/<tenant> [env: RSP_PUBLIC_URL]
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Operations listener (metrics, health) [env: RSP_OPS_LISTEN] [default: 127.0.0.1:9090]
+    #[arg(long, value_name = "ADDR")]
+    pub ops_listen: Option<std::net::SocketAddr>,
+}
+
+/// How the admin commands reach and authenticate to the server.
+#[derive(Debug, Args, Clone)]
+pub struct Connection {
+    /// The server's public URL; defaults to the one recorded in admin-client.json.
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// The credentials file written on first start.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Data directory holding admin-client.json [env: RSP_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR", env = "RSP_DATA_DIR", default_value = "./rsp-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// ES256 (default), EdDSA or RS256.
+        #[arg(long)]
+        signing_alg: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show one tenant.
+    Get {
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Change a tenant's name or signing algorithm (used from the next key rotation).
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        signing_alg: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Delete a tenant and everything it owns.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ClientFields {
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Grant type (repeatable); today: client_credentials.
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Space-separated scopes the client may be granted.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Resource indicator the client may request tokens for (repeatable); the first is its default.
+    #[arg(long = "audience")]
+    pub audiences: Vec<String>,
+    /// Audience whose tokens the client may introspect as their resource server (repeatable).
+    #[arg(long = "introspect-audience")]
+    pub introspect_audiences: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and client_secret (shown only once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// confidential (default) or public.
+        #[arg(long)]
+        kind: Option<String>,
+        #[command(flatten)]
+        fields: ClientFields,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List a tenant's clients.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show one client.
+    Get {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Change a client's registration; flags not given keep their values.
+    Update {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        #[command(flatten)]
+        fields: ClientFields,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Delete a client.
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Replace a client's secret; prints the new one.
+    RotateSecret {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List a tenant's published signing keys.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Add a new signing key; the previous one stays published until its tokens expire.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}

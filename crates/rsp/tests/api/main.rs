@@ -1,0 +1,17 @@
+//! The server's behaviour end to end, over HTTP, against the real server started by `spawn_app()`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod admin;
+mod discovery;
+mod helpers;
+mod hostile;
+mod introspection;
+mod keys;
+mod restart;
+mod token;
