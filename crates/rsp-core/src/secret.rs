@@ -24,6 +24,17 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Compile-time proof that `Secret` has no `PartialEq`: if it had one, the item below would be ambiguous
+/// and the crate would not compile (the technique of `static_assertions::assert_not_impl_any!`).
+const _: fn() = || {
+    trait AmbiguousIfPartialEq<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfPartialEq<()> for T {}
+    impl<T: ?Sized + PartialEq> AmbiguousIfPartialEq<u8> for T {}
+    let _ = <Secret as AmbiguousIfPartialEq<_>>::some_item;
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,3 +197,23 @@ pub enum KeysCommand {
         connection: Connection,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn check(command: &clap::Command, path: &str) {
+        assert!(command.get_about().is_some(), "{path} has no help text");
+        for sub in command.get_subcommands() {
+            check(sub, &format!("{path} {}", sub.get_name()));
+        }
+    }
+
+    #[test]
+    fn every_subcommand_documents_itself() {
+        Cli::command().debug_assert();
+        check(&Cli::command(), "rsp");
+    }
+}

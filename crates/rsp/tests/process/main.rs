@@ -1,0 +1,14 @@
+//! The `rsp` binary as a user runs it: a process started with no configuration file, the admin CLI,
+//! `check-config`, shutdown on SIGTERM, and logs that never contain a secret.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod server;
+
+mod config;
+mod lifecycle;
