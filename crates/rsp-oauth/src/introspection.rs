@@ -1,6 +1,8 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009).
 
 use rsp_core::{Client, TenantId, UnixTime};
+
+use crate::{ClientCredentials, FormParams};
 use serde::Serialize;
 
 use crate::token::{self, AccessClaims};
@@ -51,6 +53,41 @@ impl AuthService {
             return Ok(None);
         }
         Ok(Some(claims))
+    }
+
+    /// What introspection and revocation both start with: the tenant exists, the caller authenticates,
+    /// and the request names a token.
+    async fn token_request<'p>(
+        &self,
+        tenant: &TenantId,
+        credentials: &ClientCredentials,
+        params: &'p FormParams,
+    ) -> Result<(Client, &'p str), OAuthError> {
+        self.require_tenant(tenant).await?;
+        let caller = self.authenticate_client(tenant, credentials).await?;
+        Ok((caller, params.require("token")?))
+    }
+
+    /// The introspection endpoint.
+    pub async fn introspection_endpoint(
+        &self,
+        tenant: &TenantId,
+        credentials: &ClientCredentials,
+        params: &FormParams,
+    ) -> Result<Introspection, OAuthError> {
+        let (caller, token) = self.token_request(tenant, credentials, params).await?;
+        self.introspect(tenant, &caller, token).await
+    }
+
+    /// The revocation endpoint.
+    pub async fn revocation_endpoint(
+        &self,
+        tenant: &TenantId,
+        credentials: &ClientCredentials,
+        params: &FormParams,
+    ) -> Result<(), OAuthError> {
+        let (caller, token) = self.token_request(tenant, credentials, params).await?;
+        self.revoke(tenant, &caller, token).await
     }
 
     /// RFC 7662: the caller learns about a token only if it was issued to the caller or is meant for an

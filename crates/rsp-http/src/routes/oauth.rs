@@ -59,10 +59,7 @@ async fn introspect(
     TenantPath(tenant): TenantPath,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    state.auth.require_tenant(&tenant).await?;
-    let caller = state.auth.authenticate_client(&tenant, &form.credentials).await?;
-    let token = form.params.require("token")?;
-    let answer = state.auth.introspect(&tenant, &caller, token).await?;
+    let answer = state.auth.introspection_endpoint(&tenant, &form.credentials, &form.params).await?;
     Ok(axum::Json(answer).into_response())
 }
 
@@ -71,9 +68,6 @@ async fn revoke(
     TenantPath(tenant): TenantPath,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    state.auth.require_tenant(&tenant).await?;
-    let caller = state.auth.authenticate_client(&tenant, &form.credentials).await?;
-    let token = form.params.require("token")?;
-    state.auth.revoke(&tenant, &caller, token).await?;
+    state.auth.revocation_endpoint(&tenant, &form.credentials, &form.params).await?;
     Ok(().into_response())
 }
