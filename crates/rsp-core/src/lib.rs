@@ -8,6 +8,7 @@
 //! - [`secret`]: `Secret`, a string that never prints and cannot be compared with `==`.
 //! - [`time`]: `UnixTime` and the `Clock` port, so tests control time.
 //! - [`tenant`], [`client`], [`key`]: the records the platform stores.
+//! - [`policy`]: policy-set versions and entities as stored (Cedar text kept verbatim).
 //! - [`ports`]: the storage traits the adapters in `rsp-store` implement.
 //!
 //! Nothing here knows about HTTP, SQL or a cache: those live in the adapter crates.
@@ -15,6 +16,7 @@
 pub mod client;
 pub mod ids;
 pub mod key;
+pub mod policy;
 pub mod ports;
 pub mod scope;
 pub mod secret;

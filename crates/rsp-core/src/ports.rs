@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::policy::{PolicySetContent, PolicySetVersion, StoredEntity};
 use crate::{Client, ClientId, KeyId, StoredKey, Tenant, TenantId, TokenId, UnixTime};
 
 /// Why a storage call failed. `Unavailable` carries the adapter's message for the log only.
@@ -59,12 +60,38 @@ pub trait RevocationStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// Appends a new version (the next number for the tenant) and returns it.
+    async fn append_policy_set(
+        &self,
+        tenant: &TenantId,
+        content: &PolicySetContent,
+        created_at: UnixTime,
+        created_by: &str,
+    ) -> StoreResult<u64>;
+    /// The newest version, which is the live one.
+    async fn latest_policy_set(&self, tenant: &TenantId) -> StoreResult<Option<PolicySetVersion>>;
+    async fn policy_set(&self, tenant: &TenantId, version: u64) -> StoreResult<Option<PolicySetVersion>>;
+    /// Every version's number, time and author, newest first (content omitted).
+    async fn list_policy_versions(&self, tenant: &TenantId) -> StoreResult<Vec<(u64, UnixTime, String)>>;
+    /// All stored entities and the entity store's version (0 before the first write).
+    async fn entities(&self, tenant: &TenantId) -> StoreResult<(u64, Vec<StoredEntity>)>;
+    /// Upserts `upserts` and deletes `deletes` (type, id) in one transaction; returns the new version.
+    async fn write_entities(
+        &self,
+        tenant: &TenantId,
+        upserts: &[StoredEntity],
+        deletes: &[(String, String)],
+    ) -> StoreResult<u64>;
+}
+
+#[async_trait]
 pub trait Health: Send + Sync {
     /// Whether the backing engine answers, for the readiness probe.
     async fn ping(&self) -> StoreResult<()>;
 }
 
 /// Everything the auth service stores, as one object to wire.
-pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + Health {}
+pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + Health {}
 
-impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + Health> Store for T {}
+impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + Health> Store for T {}

@@ -347,5 +347,6 @@ impl Health for SqliteStore {
     }
 }
 
+mod policy;
 #[cfg(test)]
 mod tests;

@@ -100,3 +100,41 @@ async fn revocations_are_per_tenant_and_deleting_a_tenant_cascades() {
     assert!(store.published_keys(&a, UnixTime(1)).await.unwrap().is_empty());
     assert!(matches!(store.delete_tenant(&a).await, Err(StoreError::NotFound)));
 }
+
+#[tokio::test]
+async fn policy_sets_are_append_only_and_entities_are_versioned() {
+    use rsp_core::policy::{PolicySetContent, SchemaFormat, StoredEntity};
+    use rsp_core::ports::PolicyStore;
+
+    let store = SqliteStore::in_memory().await.unwrap();
+    store.create_tenant(&tenant("a"), &key("a", "k1", 1)).await.unwrap();
+    store.create_tenant(&tenant("b"), &key("b", "k1", 1)).await.unwrap();
+    let (a, b) = (TenantId::parse("a").unwrap(), TenantId::parse("b").unwrap());
+    assert_eq!(store.latest_policy_set(&a).await.unwrap(), None);
+    let first = PolicySetContent {
+        policies: "permit(principal, action, resource);".into(),
+        schema: None,
+        template_links: "[]".into(),
+    };
+    let second = PolicySetContent {
+        policies: "forbid(principal, action, resource);".into(),
+        schema: Some((SchemaFormat::Cedar, "entity User;".into())),
+        template_links: "[]".into(),
+    };
+    assert_eq!(store.append_policy_set(&a, &first, UnixTime(1), "admin").await.unwrap(), 1);
+    assert_eq!(store.append_policy_set(&a, &second, UnixTime(2), "admin").await.unwrap(), 2);
+    assert_eq!(store.append_policy_set(&b, &first, UnixTime(2), "admin").await.unwrap(), 1, "versions are per tenant");
+    assert_eq!(store.latest_policy_set(&a).await.unwrap().unwrap().content, second);
+    assert_eq!(store.policy_set(&a, 1).await.unwrap().unwrap().content, first);
+    let versions: Vec<u64> = store.list_policy_versions(&a).await.unwrap().into_iter().map(|v| v.0).collect();
+    assert_eq!(versions, vec![2, 1]);
+
+    assert_eq!(store.entities(&a).await.unwrap(), (0, vec![]));
+    let alice = StoredEntity { entity_type: "User".into(), entity_id: "alice".into(), json: "{}".into() };
+    let bob = StoredEntity { entity_type: "User".into(), entity_id: "bob".into(), json: "{}".into() };
+    assert_eq!(store.write_entities(&a, &[alice.clone(), bob.clone()], &[]).await.unwrap(), 1);
+    let changed = StoredEntity { json: "{\"attrs\":{}}".into(), ..alice.clone() };
+    assert_eq!(store.write_entities(&a, &[changed.clone()], &[("User".into(), "bob".into())]).await.unwrap(), 2);
+    assert_eq!(store.entities(&a).await.unwrap(), (2, vec![changed]));
+    assert_eq!(store.entities(&b).await.unwrap(), (0, vec![]));
+}
