@@ -136,6 +136,7 @@ impl AuthService {
         }
         self.store.delete_tenant(&tenant.id).await?;
         self.keys.invalidate(&tenant.id);
+        self.verified.clear();
         tracing::info!(tenant = %tenant.id, "tenant deleted");
         Ok(())
     }

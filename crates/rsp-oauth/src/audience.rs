@@ -1,15 +1,18 @@
 //! Which scopes a token gets and which resource server it is for (RFC 6749 §3.3, RFC 8707, RFC 9068 §3).
 //!
-//! Platform scopes (`rsp:admin`) belong to the platform's own resources; every other scope belongs to the
-//! client's default audience or the `resource` it names. A request whose scopes belong to different
-//! resources is refused rather than given an ambiguous token.
+//! Every scope belongs to one resource. Platform scopes belong to the platform's own APIs (`rsp:admin` to
+//! the admin API, `rsp:authorize` to the tenant's decision API); every other scope belongs to the
+//! client's APIs: the `resource` it names, else its default audience. A request whose scopes belong to
+//! different resources is refused rather than given an ambiguous token.
 
-use rsp_core::{Client, ScopeSet, TenantId};
+use rsp_core::{Client, Scope, ScopeSet, TenantId};
 
 use crate::{Issuers, OAuthError};
 
 /// The scope that lets a token call the admin API.
 pub const ADMIN_SCOPE: &str = "rsp:admin";
+/// The scope that lets a token ask the tenant's policy decision API.
+pub const AUTHORIZE_SCOPE: &str = "rsp:authorize";
 
 /// The scope set and audience a token will carry.
 #[derive(Debug)]
@@ -18,14 +21,23 @@ pub struct GrantedAccess {
     pub audience: String,
 }
 
-fn is_platform_scope(scope: &str) -> bool {
-    scope.starts_with("rsp:")
+/// The resource a scope belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// The client's own APIs.
+    Api,
+    /// A platform API, identified by its audience.
+    Platform(String),
 }
 
-/// The audience a client gets when it names no resource and asks for no platform scope: its first
-/// registered audience, else the tenant's issuer.
-fn default_audience(issuers: &Issuers, tenant: &TenantId, client: &Client) -> String {
-    client.audiences.first().cloned().unwrap_or_else(|| issuers.issuer(tenant))
+fn owner(issuers: &Issuers, tenant: &TenantId, scope: &Scope) -> Result<Owner, OAuthError> {
+    match scope.as_str() {
+        ADMIN_SCOPE if tenant.as_str() == TenantId::DEFAULT => Ok(Owner::Platform(issuers.admin_audience())),
+        ADMIN_SCOPE => Err(OAuthError::InvalidScope("rsp:admin is granted by the default tenant only".into())),
+        AUTHORIZE_SCOPE => Ok(Owner::Platform(issuers.decision_audience(tenant))),
+        other if other.starts_with("rsp:") => Err(OAuthError::InvalidScope(format!("unknown platform scope {other}"))),
+        _ => Ok(Owner::Api),
+    }
 }
 
 pub fn resolve_audience(
@@ -35,49 +47,76 @@ pub fn resolve_audience(
     scope: Option<&str>,
     resource: Option<&str>,
 ) -> Result<GrantedAccess, OAuthError> {
-    let admin_audience = issuers.admin_audience();
+    if let Some(resource) = resource {
+        check_resource_syntax(resource)?;
+    }
     let requested = match scope {
         Some(text) => ScopeSet::parse(text).map_err(|e| OAuthError::InvalidScope(e.to_string()))?,
-        None => {
-            // RFC 6749 §3.3: an omitted scope means the pre-defined default, here every registered scope of
-            // the resource the request is for.
-            let wants_admin = resource == Some(admin_audience.as_str())
-                || (resource.is_none() && client.scopes.iter().all(|s| is_platform_scope(s.as_str())));
-            ScopeSet::from_scopes(
-                client.scopes.iter().filter(|s| is_platform_scope(s.as_str()) == wants_admin).cloned(),
-            )
-        }
+        None => default_scope(issuers, tenant, client, resource),
     };
     if let Some(missing) = requested.difference(&client.scopes).next() {
         return Err(OAuthError::InvalidScope(format!("scope {} is not allowed for this client", missing.as_str())));
     }
-    let platform = requested.iter().filter(|s| is_platform_scope(s.as_str())).count();
-    if platform > 0 && platform < requested.iter().count() {
-        return Err(OAuthError::InvalidScope("platform scopes and API scopes need separate tokens".into()));
+    let mut owners = Vec::new();
+    for scope in requested.iter() {
+        let owner = owner(issuers, tenant, scope)?;
+        if !owners.contains(&owner) {
+            owners.push(owner);
+        }
     }
-    let for_admin = platform > 0;
-    let audience = match resource {
-        Some(resource) => {
-            check_resource_syntax(resource)?;
-            let allowed = if for_admin || resource == admin_audience {
-                for_admin && resource == admin_audience && tenant.as_str() == TenantId::DEFAULT
-            } else {
-                client.audiences.iter().any(|a| a == resource) || resource == issuers.issuer(tenant)
-            };
-            if !allowed {
-                return Err(OAuthError::InvalidTarget("the resource is not allowed for this client".into()));
+    let audience = match owners.as_slice() {
+        [] | [Owner::Api] => api_audience(issuers, tenant, client, resource)?,
+        [Owner::Platform(audience)] => match resource {
+            Some(resource) if resource != audience => {
+                return Err(OAuthError::InvalidTarget("the scope belongs to another resource".into()));
             }
-            resource.to_owned()
-        }
-        None if for_admin => {
-            if tenant.as_str() != TenantId::DEFAULT {
-                return Err(OAuthError::InvalidScope("platform scopes are granted by the default tenant only".into()));
-            }
-            admin_audience
-        }
-        None => default_audience(issuers, tenant, client),
+            _ => audience.clone(),
+        },
+        _ => return Err(OAuthError::InvalidScope("the scopes belong to different resources; ask separately".into())),
     };
     Ok(GrantedAccess { scope: requested, audience })
+}
+
+/// RFC 6749 §3.3: an omitted scope means the pre-defined default: every registered scope of the resource
+/// the request is for (the named one, else the client's APIs, else its only platform API).
+fn default_scope(issuers: &Issuers, tenant: &TenantId, client: &Client, resource: Option<&str>) -> ScopeSet {
+    let owned = |wanted: &dyn Fn(&Owner) -> bool| {
+        ScopeSet::from_scopes(
+            client.scopes.iter().filter(|s| owner(issuers, tenant, s).is_ok_and(|o| wanted(&o))).cloned(),
+        )
+    };
+    match resource {
+        Some(resource) => {
+            let platform = owned(&|o| matches!(o, Owner::Platform(aud) if aud == resource));
+            if platform.is_empty() { owned(&|o| *o == Owner::Api) } else { platform }
+        }
+        None => {
+            let api = owned(&|o| *o == Owner::Api);
+            if !api.is_empty() {
+                return api;
+            }
+            let platform = owned(&|o| matches!(o, Owner::Platform(_)));
+            let distinct: Vec<Owner> = platform.iter().filter_map(|s| owner(issuers, tenant, s).ok()).collect();
+            if distinct.windows(2).all(|w| w.first() == w.last()) { platform } else { ScopeSet::default() }
+        }
+    }
+}
+
+/// The audience of a token for the client's own APIs: the named resource if the client registered it,
+/// else its first registered audience, else the tenant's issuer.
+fn api_audience(
+    issuers: &Issuers,
+    tenant: &TenantId,
+    client: &Client,
+    resource: Option<&str>,
+) -> Result<String, OAuthError> {
+    match resource {
+        Some(resource) if client.audiences.iter().any(|a| a == resource) || resource == issuers.issuer(tenant) => {
+            Ok(resource.to_owned())
+        }
+        Some(_) => Err(OAuthError::InvalidTarget("the resource is not allowed for this client".into())),
+        None => Ok(client.audiences.first().cloned().unwrap_or_else(|| issuers.issuer(tenant))),
+    }
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment.

@@ -1,8 +1,10 @@
-//! Bearer-token checks for the platform's own APIs (RFC 6750), starting with the admin API.
+//! Bearer-token checks for the platform's own APIs (RFC 6750), the admin and decision APIs.
+
+use std::sync::Arc;
 
 use rsp_core::TenantId;
 
-use crate::audience::ADMIN_SCOPE;
+use crate::audience::{ADMIN_SCOPE, AUTHORIZE_SCOPE};
 use crate::token::{self, AccessClaims};
 use crate::{AuthService, OAuthError};
 
@@ -18,22 +20,56 @@ pub enum BearerError {
 }
 
 impl AuthService {
-    /// Accepts only a live access token of the default tenant, for the admin audience, with `rsp:admin`.
-    pub async fn authorize_admin(&self, token: &str) -> Result<AccessClaims, BearerError> {
-        let tenant = TenantId::default_tenant();
-        let keys = self.keys.for_tenant(&tenant).await?;
-        let claims = token::verify(&keys, token, &self.issuers.issuer(&tenant), self.clock.now(), 0)
-            .map_err(|_| BearerError::InvalidToken)?;
-        if claims.aud != self.issuers.admin_audience() {
+    /// A live access token of `tenant` for `audience` carrying `scope`: from the verified-token cache
+    /// when possible, else verified (signature, issuer, time, revocation) and cached.
+    pub async fn authorize_bearer(
+        &self,
+        tenant: &TenantId,
+        token: &str,
+        audience: &str,
+        scope: &'static str,
+    ) -> Result<Arc<AccessClaims>, BearerError> {
+        let now = self.clock.now();
+        let claims = match self.verified.get(token, now) {
+            Some(claims) => claims,
+            None => {
+                let keys = self.keys.for_tenant(tenant).await.map_err(|e| match e {
+                    OAuthError::UnknownTenant => BearerError::InvalidToken,
+                    other => BearerError::Internal(other),
+                })?;
+                let claims = token::verify(&keys, token, &self.issuers.issuer(tenant), now, 0)
+                    .map_err(|_| BearerError::InvalidToken)?;
+                let jti = claims.token_id().ok_or(BearerError::InvalidToken)?;
+                if self.store.is_revoked(tenant, &jti).await.map_err(OAuthError::from)? {
+                    return Err(BearerError::InvalidToken);
+                }
+                let claims = Arc::new(claims);
+                self.verified.insert(token, claims.clone());
+                claims
+            }
+        };
+        if claims.aud != audience {
             return Err(BearerError::InvalidToken);
         }
-        let jti = claims.token_id().ok_or(BearerError::InvalidToken)?;
-        if self.store.is_revoked(&tenant, &jti).await.map_err(OAuthError::from)? {
-            return Err(BearerError::InvalidToken);
-        }
-        if !claims.has_scope(ADMIN_SCOPE) {
-            return Err(BearerError::InsufficientScope(ADMIN_SCOPE));
+        if !claims.has_scope(scope) {
+            return Err(BearerError::InsufficientScope(scope));
         }
         Ok(claims)
+    }
+
+    /// Accepts only a live access token of the default tenant, for the admin audience, with `rsp:admin`.
+    pub async fn authorize_admin(&self, token: &str) -> Result<Arc<AccessClaims>, BearerError> {
+        let audience = self.issuers.admin_audience();
+        self.authorize_bearer(&TenantId::default_tenant(), token, &audience, ADMIN_SCOPE).await
+    }
+
+    /// Accepts only a live access token of `tenant` for its decision API, with `rsp:authorize`.
+    pub async fn authorize_decision_caller(
+        &self,
+        tenant: &TenantId,
+        token: &str,
+    ) -> Result<Arc<AccessClaims>, BearerError> {
+        let audience = self.issuers.decision_audience(tenant);
+        self.authorize_bearer(tenant, token, &audience, AUTHORIZE_SCOPE).await
     }
 }

@@ -135,6 +135,7 @@ impl AuthService {
             return Ok(());
         };
         self.store.revoke_token(tenant, &jti, rsp_core::UnixTime(claims.exp)).await?;
+        self.verified.clear();
         tracing::info!(tenant = %tenant, "access token revoked");
         Ok(())
     }

@@ -28,6 +28,11 @@ impl Issuers {
         format!("{}/t/{}{}", self.base, tenant, path)
     }
 
+    /// The audience of tokens for a tenant's policy decision API (`/t/<tenant>/v1/authorize…`).
+    pub fn decision_audience(&self, tenant: &TenantId) -> String {
+        format!("{}/v1", self.issuer(tenant))
+    }
+
     /// The audience of admin-API tokens: a resource of its own, so a token for an application's API can
     /// never act on the admin API and the reverse.
     pub fn admin_audience(&self) -> String {

@@ -7,7 +7,7 @@
 //! - [`audience`]: which scopes and which `aud` a token gets (RFC 8707, RFC 9068 §3).
 //! - [`token`]: minting and verifying JWT access tokens (RFC 9068).
 //! - [`introspection`]: RFC 7662 introspection and RFC 7009 revocation.
-//! - [`bearer`]: bearer checks for the platform's own APIs.
+//! - [`bearer`]: bearer checks for the platform's own APIs; [`verified`]: their verified-token cache.
 //! - [`discovery`]: RFC 8414 / OIDC discovery metadata.
 //! - [`keyring`]: each tenant's keys, opened and parsed once; [`crypto`]: aws-lc-rs primitives.
 //! - [`admin`]: tenant, client and key management.
@@ -28,6 +28,7 @@ pub mod params;
 pub mod service;
 pub mod throttle;
 pub mod token;
+pub mod verified;
 
 pub use client_auth::ClientCredentials;
 pub use error::{AdminError, OAuthError};

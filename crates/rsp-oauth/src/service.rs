@@ -8,6 +8,7 @@ use crate::client_auth::ClientCredentials;
 use crate::crypto::{MasterKey, SecretHasher};
 use crate::keyring::KeyRing;
 use crate::throttle::AuthThrottle;
+use crate::verified::VerifiedTokens;
 use crate::{FormParams, Issuers, OAuthError};
 
 /// Knobs of token issuance.
@@ -46,6 +47,7 @@ pub struct AuthService {
     pub(crate) issuers: Issuers,
     pub(crate) settings: TokenSettings,
     pub(crate) throttle: AuthThrottle,
+    pub(crate) verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -64,7 +66,8 @@ impl AuthService {
     ) -> Self {
         let keys = KeyRing::new(store.clone(), clock.clone(), master_key.key_sealer(), settings.access_token_ttl_secs);
         let throttle = AuthThrottle::new(settings.throttle_max_failures, settings.throttle_window_secs);
-        Self { store, clock, keys, hasher: master_key.secret_hasher(), issuers, settings, throttle }
+        let hasher = master_key.secret_hasher();
+        Self { store, clock, keys, hasher, issuers, settings, throttle, verified: VerifiedTokens::default() }
     }
 
     pub fn issuers(&self) -> &Issuers {

@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let claims = state.auth.authorize_admin(token.expose()).await?;
-        Ok(Admin { client_id: claims.client_id })
+        Ok(Admin { client_id: claims.client_id.clone() })
     }
 }
 
