@@ -108,6 +108,11 @@ impl AuthService {
         Ok(self.keys.for_tenant(tenant).await?.jwks_json.clone())
     }
 
+    /// The tenant's parsed keys (for benchmarks and diagnostics).
+    pub async fn tenant_keys(&self, tenant: &TenantId) -> Result<Arc<crate::keyring::TenantKeys>, OAuthError> {
+        self.keys.for_tenant(tenant).await
+    }
+
     /// Makes sure the tenant exists (has keys); `UnknownTenant` otherwise.
     pub async fn require_tenant(&self, tenant: &TenantId) -> Result<(), OAuthError> {
         self.keys.for_tenant(tenant).await.map(|_| ())

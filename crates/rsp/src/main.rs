@@ -37,6 +37,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(command) => print(admin::tenant(command).await?),
         Command::Client(command) => print(admin::client(command).await?),
         Command::Keys(command) => print(admin::keys(command).await?),
+        Command::Policy(command) => print(admin::policy(command).await?),
+        Command::Entities(command) => print(admin::entities(command).await?),
     }
 }
 

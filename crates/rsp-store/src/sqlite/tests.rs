@@ -134,7 +134,10 @@ async fn policy_sets_are_append_only_and_entities_are_versioned() {
     let bob = StoredEntity { entity_type: "User".into(), entity_id: "bob".into(), json: "{}".into() };
     assert_eq!(store.write_entities(&a, &[alice.clone(), bob.clone()], &[]).await.unwrap(), 1);
     let changed = StoredEntity { json: "{\"attrs\":{}}".into(), ..alice.clone() };
-    assert_eq!(store.write_entities(&a, &[changed.clone()], &[("User".into(), "bob".into())]).await.unwrap(), 2);
+    assert_eq!(
+        store.write_entities(&a, std::slice::from_ref(&changed), &[("User".into(), "bob".into())]).await.unwrap(),
+        2
+    );
     assert_eq!(store.entities(&a).await.unwrap(), (2, vec![changed]));
     assert_eq!(store.entities(&b).await.unwrap(), (0, vec![]));
 }

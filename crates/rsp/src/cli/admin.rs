@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::form_urlencoded::byte_serialize;
 
-use super::args::{ClientCommand, ClientFields, Connection, KeysCommand, TenantCommand};
+use super::args::{
+    ClientCommand, ClientFields, Connection, EntitiesCommand, KeysCommand, PolicyCommand, PolicyFiles, TenantCommand,
+};
 use crate::bootstrap::{ADMIN_CLIENT_FILE, AdminCredentials};
 
 /// An authenticated connection to the admin API.
@@ -194,6 +196,71 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<Value> {
         KeysCommand::Rotate { tenant, connection } => {
             let path = format!("/tenants/{}/keys/rotate", segment(&tenant));
             AdminClient::connect(&connection).await?.call(Method::POST, &path, None).await
+        }
+    }
+}
+
+fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The admin API's policy-set body from files on disk.
+fn policy_body(files: &PolicyFiles) -> anyhow::Result<Value> {
+    let mut body = serde_json::Map::new();
+    body.insert("policies".into(), json!(read_file(&files.policies)?));
+    if let Some(schema) = &files.schema {
+        let format = if schema.extension().is_some_and(|e| e == "json") { "json" } else { "cedar" };
+        body.insert("schema".into(), json!(read_file(schema)?));
+        body.insert("schema_format".into(), json!(format));
+    }
+    if let Some(links) = &files.links {
+        let links: Value = serde_json::from_str(&read_file(links)?).context("the links file is not JSON")?;
+        body.insert("template_links".into(), links);
+    }
+    Ok(Value::Object(body))
+}
+
+pub async fn policy(command: PolicyCommand) -> anyhow::Result<Value> {
+    match command {
+        PolicyCommand::Push { tenant, files, connection } => {
+            let path = format!("/tenants/{}/policies", segment(&tenant));
+            AdminClient::connect(&connection).await?.call(Method::PUT, &path, Some(policy_body(&files)?)).await
+        }
+        PolicyCommand::Validate { tenant, files, connection } => {
+            let path = format!("/tenants/{}/policies/validate", segment(&tenant));
+            AdminClient::connect(&connection).await?.call(Method::POST, &path, Some(policy_body(&files)?)).await
+        }
+        PolicyCommand::Get { tenant, connection } => {
+            let path = format!("/tenants/{}/policies", segment(&tenant));
+            AdminClient::connect(&connection).await?.call(Method::GET, &path, None).await
+        }
+        PolicyCommand::Versions { tenant, connection } => {
+            let path = format!("/tenants/{}/policies/versions", segment(&tenant));
+            AdminClient::connect(&connection).await?.call(Method::GET, &path, None).await
+        }
+        PolicyCommand::Rollback { tenant, version, connection } => {
+            let path = format!("/tenants/{}/policies/rollback", segment(&tenant));
+            let body = json!({ "version": version });
+            AdminClient::connect(&connection).await?.call(Method::POST, &path, Some(body)).await
+        }
+    }
+}
+
+pub async fn entities(command: EntitiesCommand) -> anyhow::Result<Value> {
+    match command {
+        EntitiesCommand::Push { tenant, file, connection } => {
+            let entities: Value = serde_json::from_str(&read_file(&file)?).context("the entities file is not JSON")?;
+            let path = format!("/tenants/{}/entities", segment(&tenant));
+            AdminClient::connect(&connection).await?.call(Method::PUT, &path, Some(entities)).await
+        }
+        EntitiesCommand::Get { tenant, connection } => {
+            let path = format!("/tenants/{}/entities", segment(&tenant));
+            AdminClient::connect(&connection).await?.call(Method::GET, &path, None).await
+        }
+        EntitiesCommand::Delete { tenant, uids, connection } => {
+            let path = format!("/tenants/{}/entities", segment(&tenant));
+            let body = json!({ "uids": uids });
+            AdminClient::connect(&connection).await?.call(Method::DELETE, &path, Some(body)).await
         }
     }
 }

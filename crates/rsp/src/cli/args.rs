@@ -26,6 +26,12 @@ pub enum Command {
     /// List and rotate signing keys through the admin API.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage a tenant's Cedar policies through the admin API.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Manage a tenant's Cedar entities through the admin API.
+    #[command(subcommand)]
+    Entities(EntitiesCommand),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -193,6 +199,93 @@ pub enum KeysCommand {
     Rotate {
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// A policy set on disk: Cedar policies and an optional schema.
+#[derive(Debug, Args, Clone)]
+pub struct PolicyFiles {
+    /// A file of Cedar policies and templates.
+    pub policies: PathBuf,
+    /// A schema file: Cedar schema syntax, or JSON when the name ends in `.json`.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// A JSON file with template links: `[{"template_id", "new_id", "values": {"?principal": …}}]`.
+    #[arg(long)]
+    pub links: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Replace the tenant's policy set (validated first; nothing changes if it is invalid).
+    Push {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        files: PolicyFiles,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Check a policy set against the server without storing it; prints every diagnostic.
+    Validate {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        files: PolicyFiles,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show the live policy set.
+    Get {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List the stored versions of the policy set.
+    Versions {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Make an earlier version live again (as a new version).
+    Rollback {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        version: u64,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntitiesCommand {
+    /// Upsert entities from a file in the Cedar JSON entity format.
+    Push {
+        #[arg(long)]
+        tenant: String,
+        /// A JSON array of `{"uid", "attrs", "parents"}` entities.
+        file: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show the stored entities.
+    Get {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Delete entities by uid, e.g. 'User::"alice"'.
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        #[arg(required = true)]
+        uids: Vec<String>,
         #[command(flatten)]
         connection: Connection,
     },

@@ -1,0 +1,113 @@
+//! [`authorize`]: Cedar's answer to a [`DecisionRequest`] against one [`Snapshot`].
+//!
+//! The wrapper adds request parsing, schema checks and request-carried entities, and nothing to Cedar's
+//! semantics: the decision, the determining policies and the evaluation errors are Cedar's own (the
+//! workload test in `tests/workload.rs` checks this against Cedar called directly).
+
+use std::sync::LazyLock;
+
+use cedar_policy::{Authorizer, Context, Entities, Entity, Request, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::document::Schema;
+use crate::engine::Snapshot;
+use crate::error::{RequestError, cedar_message};
+use crate::request::DecisionRequest;
+
+/// Cedar's authorizer holds no per-request state, so one serves every decision of the process.
+static AUTHORIZER: LazyLock<Authorizer> = LazyLock::new(Authorizer::new);
+
+/// The answer to one request, with the versions it was computed from (for audit and cache keys).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Ids of the policies that determined the decision (the permits that allowed it, or the forbids
+    /// that denied it), sorted; empty for a default deny.
+    pub reasons: Vec<String>,
+    /// Policies that failed to evaluate, in Cedar's words (`error while evaluating policy `x`: …`),
+    /// sorted. Cedar skips such a policy and the decision stands.
+    pub errors: Vec<String>,
+    pub policy_version: u64,
+    pub entity_version: u64,
+}
+
+/// Decides one request against one snapshot. `Err` only when the request itself is unusable (bad
+/// context, entities or types for the schema); a policy that fails to evaluate is listed in
+/// [`Decision::errors`] instead.
+pub fn authorize(snapshot: &Snapshot, request: &DecisionRequest) -> Result<Decision, RequestError> {
+    let schema = snapshot.schema().map(Schema::cedar);
+    let cedar_request = cedar_request(request, schema)?;
+    let response = match &request.entities {
+        None => AUTHORIZER.is_authorized(&cedar_request, snapshot.policies().policy_set(), snapshot.entities().cedar()),
+        Some(extra) => {
+            let merged = merge_entities(snapshot.entities().cedar(), extra, schema)?;
+            AUTHORIZER.is_authorized(&cedar_request, snapshot.policies().policy_set(), &merged)
+        }
+    };
+    Ok(decision(&response, snapshot))
+}
+
+/// Decides each request against the same snapshot, in order: a reload during the batch cannot give
+/// two of its requests different policies.
+pub fn authorize_batch(snapshot: &Snapshot, requests: &[DecisionRequest]) -> Vec<Result<Decision, RequestError>> {
+    requests.iter().map(|request| authorize(snapshot, request)).collect()
+}
+
+fn cedar_request(request: &DecisionRequest, schema: Option<&cedar_policy::Schema>) -> Result<Request, RequestError> {
+    use cedar_policy::{ContextJsonError, RequestValidationError as Invalid};
+    let action = request.action.uid();
+    let context =
+        Context::from_json_value(Value::Object(request.context.clone()), schema.map(|schema| (schema, action)))
+            .map_err(|error| {
+                let field = if matches!(error, ContextJsonError::MissingAction(_)) { "action" } else { "context" };
+                RequestError::new(field, cedar_message(&error))
+            })?;
+    Request::new(request.principal.uid().clone(), action.clone(), request.resource.uid().clone(), context, schema)
+        .map_err(|error| {
+            let field = match &error {
+                Invalid::UndeclaredAction(_) | Invalid::ExternalAction(_) => "action",
+                Invalid::UndeclaredPrincipalType(_) | Invalid::InvalidPrincipalType(_) => "principal",
+                Invalid::UndeclaredResourceType(_) | Invalid::InvalidResourceType(_) => "resource",
+                Invalid::InvalidContext(_) | Invalid::TypeOfContext(_) => "context",
+                _ => "request",
+            };
+            RequestError::new(field, cedar_message(&error))
+        })
+}
+
+/// The stored entities with the request's upserted over them. The stored set is copied, so the request's
+/// entities exist for this decision only.
+fn merge_entities(
+    stored: &Entities,
+    extra: &[Value],
+    schema: Option<&cedar_policy::Schema>,
+) -> Result<Entities, RequestError> {
+    let parsed = extra
+        .iter()
+        .enumerate()
+        .map(|(index, json)| {
+            Entity::from_json_value(json.clone(), schema)
+                .map_err(|error| RequestError::new("entities", format!("entity {index}: {}", cedar_message(&error))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    stored.clone().upsert_entities(parsed, schema).map_err(|error| RequestError::new("entities", cedar_message(&error)))
+}
+
+fn decision(response: &Response, snapshot: &Snapshot) -> Decision {
+    let diagnostics = response.diagnostics();
+    let mut reasons: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+    reasons.sort_unstable();
+    let mut errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
+    errors.sort_unstable();
+    Decision {
+        allowed: response.decision() == cedar_policy::Decision::Allow,
+        reasons,
+        errors,
+        policy_version: snapshot.policy_version(),
+        entity_version: snapshot.entity_version(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
