@@ -85,6 +85,21 @@ pub trait PolicyStore: Send + Sync {
     ) -> StoreResult<u64>;
 }
 
+/// Whether a tenant's policies let a client receive a scope: the policy decision point as seen by token
+/// issuance. In one process the policy service answers directly; apart, a client of its HTTP API does.
+#[async_trait]
+pub trait ScopeGate: Send + Sync {
+    /// `None` when the tenant's policies do not govern scope requests (its registered scopes decide);
+    /// otherwise whether the client may receive `scope` for `audience`.
+    async fn permits_scope(
+        &self,
+        tenant: &TenantId,
+        client: &ClientId,
+        scope: &str,
+        audience: &str,
+    ) -> StoreResult<Option<bool>>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Whether the backing engine answers, for the readiness probe.

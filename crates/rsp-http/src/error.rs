@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use rsp_oauth::OAuthError;
 use rsp_oauth::bearer::BearerError;
 use rsp_oauth::error::AdminError;
+use rsp_policy::{Diagnostic, PolicyServiceError};
 use serde_json::json;
 
 /// An error on its way to the client.
@@ -16,11 +17,13 @@ pub struct ApiError {
     description: String,
     challenge: Option<String>,
     retry_after: Option<u64>,
+    /// Cedar diagnostics of a rejected policy write (policy id, line, column, message).
+    diagnostics: Option<Vec<Diagnostic>>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into(), challenge: None, retry_after: None }
+        Self { status, code, description: description.into(), challenge: None, retry_after: None, diagnostics: None }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -91,9 +94,30 @@ impl From<BearerError> for ApiError {
     }
 }
 
+impl From<PolicyServiceError> for ApiError {
+    fn from(error: PolicyServiceError) -> Self {
+        match error {
+            PolicyServiceError::UnknownTenant => Self::not_found("tenant"),
+            PolicyServiceError::InvalidPolicies(diagnostics) => Self {
+                diagnostics: Some(diagnostics),
+                ..Self::invalid_request("the policy set is invalid; see diagnostics")
+            },
+            PolicyServiceError::InvalidEntities(message) => {
+                Self::invalid_request(format!("invalid entities: {message}"))
+            }
+            PolicyServiceError::InvalidRequest(error) => Self::invalid_request(error.to_string()),
+            PolicyServiceError::NoSuchVersion(version) => Self::not_found(&format!("policy version {version}")),
+            PolicyServiceError::Internal(_) => Self::internal(&error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code, "error_description": rfc6749_text(&self.description)});
+        let mut body = json!({"error": self.code, "error_description": rfc6749_text(&self.description)});
+        if let (Some(diagnostics), Some(object)) = (self.diagnostics, body.as_object_mut()) {
+            object.insert("diagnostics".into(), json!(diagnostics));
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {

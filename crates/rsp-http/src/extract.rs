@@ -110,11 +110,14 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     Some((id, secret))
 }
 
-/// A JSON body for the admin API; every rejection is an RFC-shaped 400 (or 413) naming the problem.
-#[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+/// The largest batch-decision body: 1,000 requests of about a kilobyte each.
+pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+/// A JSON body of at most `LIMIT` bytes; every rejection is an RFC-shaped 400 (or 413) naming the problem.
+#[derive(Debug)]
+pub struct JsonBody<T, const LIMIT: usize = MAX_JSON_BYTES>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S> for JsonBody<T, LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
@@ -122,7 +125,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if !content_type_is(&parts.headers, "application/json") {
             return Err(ApiError::invalid_request("content type must be application/json"));
         }
-        let bytes = read_body(body, MAX_JSON_BYTES).await?;
+        let bytes = read_body(body, LIMIT).await?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))

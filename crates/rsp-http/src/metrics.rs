@@ -10,6 +10,9 @@ use axum::response::Response;
 pub const REQUESTS_TOTAL: &str = "rsp_http_requests_total";
 pub const REQUEST_DURATION: &str = "rsp_http_request_duration_seconds";
 pub const TOKENS_ISSUED: &str = "rsp_tokens_issued_total";
+pub const DECISIONS: &str = "rsp_decisions_total";
+pub const DECISION_CACHE_HITS: &str = "rsp_decision_cache_hits_total";
+pub const DECISION_CACHE_MISSES: &str = "rsp_decision_cache_misses_total";
 
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();

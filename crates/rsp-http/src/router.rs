@@ -7,6 +7,7 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
 use rsp_oauth::AuthService;
+use rsp_policy::PolicyService;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -19,12 +20,14 @@ use crate::routes;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub auth: Arc<AuthService>,
+    pub policy: Arc<PolicyService>,
 }
 
 /// What the operations handlers share.
 #[derive(Clone)]
 pub struct OpsState {
     pub auth: Arc<AuthService>,
+    pub policy: Arc<PolicyService>,
     /// Renders the Prometheus text exposition.
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Set when shutdown begins, so readiness fails and load balancers stop sending traffic.
@@ -44,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(routes::oauth::routes())
         .merge(routes::admin::routes())
+        .merge(routes::decision::routes())
         .fallback(|| async { ApiError::not_found("resource") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")

@@ -119,6 +119,35 @@ fn api_audience(
     }
 }
 
+impl crate::AuthService {
+    /// Narrows `requested` to the scopes the tenant's policies permit, when they govern scope requests
+    /// (RFC 6749 §3.3 lets the server grant fewer scopes than asked; the response then says which). A
+    /// request left with nothing it asked for is refused.
+    pub(crate) async fn permitted_scopes(
+        &self,
+        tenant: &TenantId,
+        client: &Client,
+        requested: ScopeSet,
+        audience: &str,
+    ) -> Result<ScopeSet, OAuthError> {
+        let Some(gate) = &self.scope_gate else {
+            return Ok(requested);
+        };
+        let mut permitted = Vec::new();
+        for scope in requested.iter() {
+            match gate.permits_scope(tenant, &client.client_id, scope.as_str(), audience).await? {
+                None => return Ok(requested.clone()),
+                Some(true) => permitted.push(scope.clone()),
+                Some(false) => {}
+            }
+        }
+        if permitted.is_empty() && !requested.is_empty() {
+            return Err(OAuthError::InvalidScope("the tenant's policies permit none of the requested scopes".into()));
+        }
+        Ok(ScopeSet::from_scopes(permitted))
+    }
+}
+
 /// RFC 8707 §2: an absolute URI without a fragment.
 fn check_resource_syntax(resource: &str) -> Result<(), OAuthError> {
     match url::Url::parse(resource) {

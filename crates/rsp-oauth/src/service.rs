@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use rsp_core::ports::ScopeGate;
 use rsp_core::{Clock, Store, TenantId};
 
 use crate::client_auth::ClientCredentials;
@@ -48,6 +49,9 @@ pub struct AuthService {
     pub(crate) settings: TokenSettings,
     pub(crate) throttle: AuthThrottle,
     pub(crate) verified: VerifiedTokens,
+    /// The tenant policies that may govern which scopes a client receives; `None` means registered
+    /// scopes alone decide.
+    pub(crate) scope_gate: Option<Arc<dyn ScopeGate>>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -67,7 +71,23 @@ impl AuthService {
         let keys = KeyRing::new(store.clone(), clock.clone(), master_key.key_sealer(), settings.access_token_ttl_secs);
         let throttle = AuthThrottle::new(settings.throttle_max_failures, settings.throttle_window_secs);
         let hasher = master_key.secret_hasher();
-        Self { store, clock, keys, hasher, issuers, settings, throttle, verified: VerifiedTokens::default() }
+        Self {
+            store,
+            clock,
+            keys,
+            hasher,
+            issuers,
+            settings,
+            throttle,
+            verified: VerifiedTokens::default(),
+            scope_gate: None,
+        }
+    }
+
+    /// Lets tenant policies govern issuance (`Action::"RequestScope"`).
+    pub fn with_scope_gate(mut self, gate: Arc<dyn ScopeGate>) -> Self {
+        self.scope_gate = Some(gate);
+        self
     }
 
     pub fn issuers(&self) -> &Issuers {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use cedar_policy::ffi::DetailedError;
 use cedar_policy::{PolicyId, PolicySet, SlotId, ValidationMode, Validator};
 
+use crate::EntityRef;
 use crate::document::{PolicyDocument, Schema, TemplateLink};
 use crate::error::{Diagnostic, DiagnosticSource, cedar_message};
 use crate::source::{self, Statement};
@@ -53,6 +54,20 @@ impl CompiledPolicies {
         let mut ids: Vec<String> = self.set.templates().map(|template| template.id().to_string()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Whether some policy names `action` explicitly in its action scope (`action == A` or
+    /// `action in [.., A, ..]`). Policies for any action do not count: a tenant opts into governing an
+    /// action such as `Action::"RequestScope"` by writing a policy about it.
+    pub fn names_action(&self, action: &EntityRef) -> bool {
+        let Ok(uid) = action.to_string().parse::<cedar_policy::EntityUid>() else {
+            return false;
+        };
+        self.set.policies().any(|policy| match policy.action_constraint() {
+            cedar_policy::ActionConstraint::Eq(named) => named == uid,
+            cedar_policy::ActionConstraint::In(named) => named.contains(&uid),
+            cedar_policy::ActionConstraint::Any => false,
+        })
     }
 
     pub(crate) fn policy_set(&self) -> &PolicySet {

@@ -23,6 +23,8 @@
 //!   evaluation errors are listed in the decision, never raised.
 //! - [`cache`]: [`DecisionCache`], keyed by tenant, both versions and the request's canonical bytes, so
 //!   a write can never be followed by a stale decision.
+//! - [`service`]: [`PolicyService`], the use cases over the storage port: validated, versioned writes
+//!   and cached decisions on the installed snapshot.
 //! - [`error`]: [`Diagnostic`], [`EntityError`], [`RequestError`], [`EngineError`].
 //!
 //! # Typical use
@@ -64,6 +66,7 @@ pub mod entities;
 pub mod entity_ref;
 pub mod error;
 pub mod request;
+pub mod service;
 mod source;
 
 pub use cache::{CacheKey, CacheStats, DecisionCache};
@@ -75,3 +78,4 @@ pub use entities::EntityStore;
 pub use entity_ref::{EntityRef, EntityRefError};
 pub use error::{Diagnostic, DiagnosticSource, EngineError, EntityError, RequestError, VersionKind};
 pub use request::DecisionRequest;
+pub use service::{PolicyService, PolicyServiceError};

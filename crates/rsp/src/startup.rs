@@ -12,12 +12,16 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rsp_core::{Clock, Store, SystemClock};
 use rsp_http::{AppState, OpsState};
 use rsp_oauth::{AuthService, Issuers, TokenSettings};
+use rsp_policy::PolicyService;
 use rsp_store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::bootstrap;
 use crate::config::{Config, validate_public_url};
+
+/// Decisions kept in the decision cache; each entry is a few hundred bytes.
+const DECISION_CACHE_CAPACITY: usize = 100_000;
 
 /// The process-wide Prometheus recorder; installed once even when tests start many apps.
 fn prometheus() -> anyhow::Result<&'static PrometheusHandle> {
@@ -39,6 +43,7 @@ pub struct Application {
     ops: TcpListener,
     public_url: String,
     auth: Arc<AuthService>,
+    policy: Arc<PolicyService>,
     store: SqliteStore,
     grace: Duration,
 }
@@ -73,10 +78,23 @@ impl Application {
         let settings =
             TokenSettings { access_token_ttl_secs: config.access_token_ttl_secs, ..TokenSettings::default() };
         let shared: Arc<dyn Store> = Arc::new(store.clone());
-        let auth = Arc::new(AuthService::new(shared, clock, &master_key, Issuers::new(&public_url), settings));
+        let policy = Arc::new(PolicyService::new(shared.clone(), clock.clone(), DECISION_CACHE_CAPACITY));
+        // One process: token issuance asks the policy engine directly.
+        let auth = Arc::new(
+            AuthService::new(shared, clock, &master_key, Issuers::new(&public_url), settings)
+                .with_scope_gate(policy.clone()),
+        );
         bootstrap::first_start(&auth, &config.data_dir).await?;
         prometheus()?;
-        Ok(Self { public, ops, public_url, auth, store, grace: Duration::from_secs(config.shutdown_grace_secs) })
+        Ok(Self {
+            public,
+            ops,
+            public_url,
+            auth,
+            policy,
+            store,
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -96,9 +114,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let draining = Arc::new(AtomicBool::new(false));
         let handle = prometheus()?;
-        let app = rsp_http::router(AppState { auth: self.auth.clone() });
+        let app = rsp_http::router(AppState { auth: self.auth.clone(), policy: self.policy.clone() });
         let ops = rsp_http::ops_router(OpsState {
             auth: self.auth.clone(),
+            policy: self.policy.clone(),
             render_metrics: Arc::new(move || handle.render()),
             draining: draining.clone(),
         });

@@ -17,6 +17,8 @@ use crate::error::ApiError;
 use crate::extract::{BearerToken, JsonBody};
 use crate::router::AppState;
 
+mod policies;
+
 /// The OpenAPI 3.1 description of this API, kept beside the routes it describes.
 pub const OPENAPI: &str = include_str!("admin/openapi.json");
 
@@ -33,6 +35,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/tenants/{tenant}/clients/{client_id}/secret", post(rotate_secret))
         .route("/admin/v1/tenants/{tenant}/keys", get(list_keys))
         .route("/admin/v1/tenants/{tenant}/keys/rotate", post(rotate_keys))
+        .route("/admin/v1/tenants/{tenant}/policies", get(policies::get_policies).put(policies::put_policies))
+        .route("/admin/v1/tenants/{tenant}/policies/validate", post(policies::validate_policies))
+        .route("/admin/v1/tenants/{tenant}/policies/versions", get(policies::list_versions))
+        .route("/admin/v1/tenants/{tenant}/policies/rollback", post(policies::rollback))
+        .route(
+            "/admin/v1/tenants/{tenant}/entities",
+            get(policies::get_entities).put(policies::put_entities).delete(policies::delete_entities),
+        )
 }
 
 /// A caller holding a valid admin token; its client id is recorded with each change.
@@ -164,6 +174,9 @@ async fn delete_tenant(
     PathParams(tenant): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     state.auth.delete_tenant(&tenant).await?;
+    if let Ok(id) = rsp_core::TenantId::parse(tenant.as_str()) {
+        state.policy.forget_tenant(&id);
+    }
     tracing::info!(actor = %admin.client_id, tenant = %tenant, "admin deleted tenant");
     Ok(StatusCode::NO_CONTENT)
 }

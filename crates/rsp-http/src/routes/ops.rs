@@ -28,6 +28,9 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
             metrics::gauge!(SIGNING_KEYS, "status" => "retired").set(retired as f64);
         }
     }
+    let cache = state.policy.cache_stats();
+    metrics::counter!(crate::metrics::DECISION_CACHE_HITS).absolute(cache.hits);
+    metrics::counter!(crate::metrics::DECISION_CACHE_MISSES).absolute(cache.misses);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (state.render_metrics)())
 }
 

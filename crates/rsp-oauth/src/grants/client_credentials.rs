@@ -21,7 +21,8 @@ impl AuthService {
         if !client.allows_grant(GrantType::ClientCredentials) {
             return Err(OAuthError::UnauthorizedClient("this client may not use the client_credentials grant".into()));
         }
-        let grant = resolve_audience(&self.issuers, tenant, client, params.get("scope"), params.get("resource"))?;
+        let mut grant = resolve_audience(&self.issuers, tenant, client, params.get("scope"), params.get("resource"))?;
+        grant.scope = self.permitted_scopes(tenant, client, grant.scope, &grant.audience).await?;
         let keys = self.keys.for_tenant(tenant).await?;
         let now = self.clock.now();
         let ttl = self.settings.access_token_ttl_secs;

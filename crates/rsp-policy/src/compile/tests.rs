@@ -189,3 +189,17 @@ fn diagnostics_display_their_position() {
     };
     assert_eq!(diagnostic.to_string(), "policy `p`: line 2, column 7: unexpected token");
 }
+
+#[test]
+fn names_action_sees_only_explicit_action_scopes() {
+    let compile =
+        |text: &str| validate(&PolicyDocument { policies: text.into(), ..PolicyDocument::default() }).unwrap();
+    let scope: EntityRef = "Action::\"RequestScope\"".parse().unwrap();
+    assert!(!compile("permit(principal, action, resource);").names_action(&scope));
+    assert!(compile("permit(principal, action == Action::\"RequestScope\", resource);").names_action(&scope));
+    assert!(
+        compile("forbid(principal, action in [Action::\"x\", Action::\"RequestScope\"], resource);")
+            .names_action(&scope)
+    );
+    assert!(!compile("permit(principal, action == Action::\"read\", resource);").names_action(&scope));
+}

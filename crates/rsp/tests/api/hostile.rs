@@ -163,3 +163,38 @@ async fn hostile_admin_bodies_get_json_errors() {
         }
     }
 }
+
+#[tokio::test]
+async fn hostile_decision_requests_get_json_errors() {
+    let app = spawn_app().await;
+    let pep =
+        crate::helpers::client(&app, "default", serde_json::json!({"name": "pep", "scope": "rsp:authorize"})).await;
+    let token = app.access_token("default", &pep.id, &pep.secret, &[("scope", "rsp:authorize")]).await;
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        b"{\"principal\":\"User::\\\"a\",\"action\":\"Action::\\\"r\\\"\",\"resource\":\"D::\\\"x\\\"\"}".to_vec(),
+        b"{\"principal\":{\"type\":\"\",\"id\":\"a\"},\"action\":{},\"resource\":null}".to_vec(),
+        b"{\"principal\":\"User::\\\"a\\\"\",\"action\":\"Action::\\\"r\\\"\",\"resource\":\"D::\\\"x\\\"\",\"entities\":[{\"uid\":5}]}".to_vec(),
+        b"{\"principal\":\"User::\\\"a\\\"\",\"action\":\"Action::\\\"r\\\"\",\"resource\":\"D::\\\"x\\\"\",\"context\":{\"a\":{\"__extn\":{\"fn\":\"ip\",\"arg\":\"x\"}}}}".to_vec(),
+        b"{\"requests\":[1,2,3]}".to_vec(),
+        b"{\"requests\":{}}".to_vec(),
+        "[".repeat(10_000).into_bytes(),
+        vec![0xff, 0xfe],
+    ];
+    for (i, body) in bodies.into_iter().enumerate() {
+        for path in ["/v1/authorize", "/v1/authorize/batch"] {
+            let response = app
+                .http
+                .post(app.endpoint("default", path))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_clean(&app, response, &format!("decision body#{i} {path}")).await;
+        }
+    }
+}

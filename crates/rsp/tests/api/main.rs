@@ -13,5 +13,6 @@ mod helpers;
 mod hostile;
 mod introspection;
 mod keys;
+mod policy;
 mod restart;
 mod token;
