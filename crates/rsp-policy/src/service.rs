@@ -277,6 +277,32 @@ impl PolicyService {
     }
 }
 
+impl PolicyService {
+    /// Whether the default tenant's policies let `client` perform the admin action `action` on `tenant`
+    /// (`None`: the collection of tenants). `None` when no policy names `Rsp::Action::"<action>"`, so
+    /// the `rsp:admin` scope alone decides; a request Cedar cannot evaluate counts as a denial.
+    pub async fn permits_admin(
+        &self,
+        client: &str,
+        action: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<bool>, PolicyServiceError> {
+        let snapshot = self.snapshot(&TenantId::default_tenant()).await?;
+        let reference =
+            |kind: &str, id: &str| EntityRef::new(kind, id).map_err(|e| PolicyServiceError::Internal(e.to_string()));
+        let action = reference("Rsp::Action", action)?;
+        if !snapshot.policies().names_action(&action) {
+            return Ok(None);
+        }
+        let resource = match tenant {
+            Some(tenant) => reference("Rsp::Tenant", tenant)?,
+            None => reference("Rsp::Platform", "admin")?,
+        };
+        let request = DecisionRequest::new(reference("Rsp::Client", client)?, action, resource);
+        Ok(Some(self.cache.authorize(&snapshot, &request).is_ok_and(|decision| decision.allowed)))
+    }
+}
+
 /// The action token issuance asks about, once a tenant's policies name it.
 const REQUEST_SCOPE: &str = "RequestScope";
 

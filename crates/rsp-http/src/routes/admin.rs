@@ -1,7 +1,7 @@
 //! The admin API under `/admin/v1`: tenants, clients and keys. Every call needs a platform token with
 //! scope `rsp:admin`; the OpenAPI document is public.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::extract::{BearerToken, JsonBody};
 use crate::router::AppState;
 
+mod permissions;
 mod policies;
 
 /// The OpenAPI 3.1 description of this API, kept beside the routes it describes.
@@ -57,6 +58,28 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let claims = state.auth.authorize_admin(token.expose()).await?;
+        let route = parts.extensions.get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+        let action = permissions::action_name(&parts.method, &route)
+            .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "access_denied", "unknown admin operation"))?;
+        let tenant = RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|params| params.iter().find(|(name, _)| *name == "tenant").map(|(_, v)| v.to_owned()));
+        if !permissions::is_break_glass(action, tenant.as_deref()) {
+            let allowed = state
+                .policy
+                .permits_admin(&claims.client_id, action, tenant.as_deref())
+                .await
+                .map_err(ApiError::from)?;
+            if allowed == Some(false) {
+                tracing::info!(client = %claims.client_id, action, "admin call denied by policy");
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    "denied by the platform's admin policies",
+                ));
+            }
+        }
         Ok(Admin { client_id: claims.client_id.clone() })
     }
 }

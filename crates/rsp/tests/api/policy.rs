@@ -284,3 +284,24 @@ async fn tenant_policies_govern_which_scopes_a_client_receives() {
     let refused = app.token_basic("gov", &svc.id, &svc.secret, &[("scope", "b")]).await;
     assert_eq!(expect_status(refused, 400).await["error"], "invalid_scope");
 }
+
+#[tokio::test]
+async fn the_admin_api_obeys_the_default_tenants_cedar_policies_once_they_name_an_action() {
+    let app = spawn_app().await;
+    app.create_tenant("keep", None).await;
+    let rules = r#"
+        @id("no-tenant-deletes") forbid(principal, action == Rsp::Action::"tenant.delete", resource);
+        @id("lock-policy-writes") forbid(principal, action == Rsp::Action::"policy.write", resource);
+    "#;
+    expect_status(put_policies(&app, "default", json!({"policies": rules})).await, 200).await;
+    let denied = app.admin_call(Method::DELETE, "/tenants/keep", None).await;
+    assert_eq!(expect_status(denied, 403).await["error"], "access_denied");
+    // Actions no policy names are still decided by the rsp:admin scope alone.
+    app.create_tenant("other", None).await;
+    // Writing another tenant's policies is now forbidden ...
+    let locked = put_policies(&app, "other", json!({"policies": "permit(principal, action, resource);"})).await;
+    expect_status(locked, 403).await;
+    // ... but the default tenant's own policies stay writable, so a lock-out can always be undone.
+    expect_status(put_policies(&app, "default", json!({"policies": ""})).await, 200).await;
+    expect_status(app.admin_call(Method::DELETE, "/tenants/keep", None).await, 204).await;
+}
