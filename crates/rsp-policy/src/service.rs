@@ -139,13 +139,22 @@ impl PolicyService {
     /// Checks a document without storing it: every diagnostic, including stored entities that would not
     /// conform to its schema.
     pub async fn check(&self, tenant: &TenantId, document: &PolicyDocument) -> Result<(), PolicyServiceError> {
+        self.compile_for(tenant, document).await.map(|_| ())
+    }
+
+    /// Compiles `document` and checks the tenant's stored entities fit its schema.
+    async fn compile_for(
+        &self,
+        tenant: &TenantId,
+        document: &PolicyDocument,
+    ) -> Result<crate::CompiledPolicies, PolicyServiceError> {
         let compiled = validate(document).map_err(PolicyServiceError::InvalidPolicies)?;
         let current = self.snapshot(tenant).await?;
         current
             .entities()
             .with_schema(compiled.schema())
             .map_err(|e| PolicyServiceError::InvalidPolicies(vec![entity_diagnostic(e.to_string())]))?;
-        Ok(())
+        Ok(compiled)
     }
 
     /// Validates, stores as a new version and installs `document`; returns the new version. Nothing
@@ -157,12 +166,7 @@ impl PolicyService {
         actor: &str,
     ) -> Result<u64, PolicyServiceError> {
         let _write = self.writes.lock().await;
-        let compiled = validate(document).map_err(PolicyServiceError::InvalidPolicies)?;
-        let current = self.snapshot(tenant).await?;
-        current
-            .entities()
-            .with_schema(compiled.schema())
-            .map_err(|e| PolicyServiceError::InvalidPolicies(vec![entity_diagnostic(e.to_string())]))?;
+        let compiled = self.compile_for(tenant, document).await?;
         let version = self.store.append_policy_set(tenant, &content_of(document), self.clock.now(), actor).await?;
         match self.engine.install_policies(tenant, compiled, version) {
             Ok(_) | Err(EngineError::StaleVersion { .. }) => {}
