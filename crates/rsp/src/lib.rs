@@ -8,10 +8,12 @@
 //! - [`bootstrap`]: first start (data directory, master key, default tenant, admin client).
 //! - [`telemetry`]: log output.
 //! - [`cli`]: argument definitions and the admin commands.
+//! - [`loadtest`]: `rsp loadtest`, throughput and latency of the OAuth and decision endpoints.
 
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod loadtest;
 pub mod startup;
 pub mod telemetry;
 

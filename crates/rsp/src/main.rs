@@ -39,6 +39,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => print(admin::keys(command).await?),
         Command::Policy(command) => print(admin::policy(command).await?),
         Command::Entities(command) => print(admin::entities(command).await?),
+        Command::Loadtest(args) => {
+            let json = args.json;
+            let report = rsp::loadtest::run(args).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
     }
 }
 

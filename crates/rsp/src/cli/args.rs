@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::loadtest::LoadtestArgs;
+
 #[derive(Debug, Parser)]
 #[command(name = "rsp", version, about = "Rust Security Platform: OAuth 2.0 / OpenID Connect and Cedar authorization")]
 pub struct Cli {
@@ -32,6 +34,8 @@ pub enum Command {
     /// Manage a tenant's Cedar entities through the admin API.
     #[command(subcommand)]
     Entities(EntitiesCommand),
+    /// Measure throughput and latency of the token, introspection and decision endpoints.
+    Loadtest(LoadtestArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod introspection;
 mod keys;
+mod loadtest;
 mod pep;
 mod policy;
 mod restart;

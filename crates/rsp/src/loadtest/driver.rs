@@ -1,0 +1,185 @@
+//! The workers: one HTTP client each, sending back to back (closed loop) or on a fixed schedule (open
+//! loop), recording latency into a per-worker histogram merged at the end.
+//!
+//! In the open loop each request has an intended send time, `start + n / rate`, and its latency counts
+//! from that time rather than from when it was actually sent. A server that stalls therefore shows the
+//! stall in every request that queued behind it, not in one slow sample (coordinated omission, as wrk2
+//! corrects it).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use hdrhistogram::Histogram;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::target::Workload;
+
+/// How long requests still in flight at the end may take before they count as errors.
+const GRACE: Duration = Duration::from_secs(5);
+/// The largest latency recorded exactly, in microseconds; longer ones saturate.
+const MAX_MICROS: u64 = 60_000_000;
+
+/// How the load is applied.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Plan {
+    pub connections: u32,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Requests per second in total (open loop), or none (closed loop).
+    pub rate: Option<u64>,
+    pub http2: bool,
+}
+
+/// The run's milestones.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    start: Instant,
+    /// Requests intended from here on are recorded.
+    measure_from: Instant,
+    /// No request is started (or intended) from here on.
+    end: Instant,
+    /// Requests still unanswered here are abandoned.
+    hard_stop: Instant,
+}
+
+/// What the measured window produced.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    /// Latency of successful requests, in microseconds.
+    pub histogram: Histogram<u64>,
+    /// Requests answered (or failed) in the window.
+    pub requests: u64,
+    /// Non-2xx answers, transport failures and requests abandoned at the end.
+    pub errors: u64,
+}
+
+impl Outcome {
+    fn new() -> anyhow::Result<Self> {
+        let histogram = Histogram::new_with_bounds(1, MAX_MICROS, 3).map_err(|e| anyhow!("histogram: {e:?}"))?;
+        Ok(Self { histogram, requests: 0, errors: 0 })
+    }
+
+    fn record(&mut self, ok: bool, latency: Duration) {
+        self.requests += 1;
+        if ok {
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_MICROS);
+            self.histogram.saturating_record(micros.max(1));
+        } else {
+            self.errors += 1;
+        }
+    }
+
+    fn merge(&mut self, other: &Self) -> anyhow::Result<()> {
+        self.histogram.add(&other.histogram).map_err(|e| anyhow!("histogram: {e:?}"))?;
+        self.requests += other.requests;
+        self.errors += other.errors;
+        Ok(())
+    }
+}
+
+/// Counters for the live progress line, warm-up included.
+#[derive(Debug, Default)]
+struct Live {
+    requests: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Runs the plan to its end and returns the merged measurements.
+pub(super) async fn drive(workload: Arc<Workload>, plan: Plan) -> anyhow::Result<Outcome> {
+    let start = Instant::now();
+    let measure_from = start + plan.warmup;
+    let end = measure_from + plan.duration;
+    let times = Times { start, measure_from, end, hard_stop: end + GRACE };
+    let live = Arc::new(Live::default());
+    let mut workers = JoinSet::new();
+    for index in 0..plan.connections {
+        let client = client(plan.http2)?;
+        workers.spawn(worker(index, client, workload.clone(), plan, times, live.clone()));
+    }
+    let progress = tokio::spawn(progress(live, times));
+    let mut outcome = Outcome::new()?;
+    while let Some(joined) = workers.join_next().await {
+        outcome.merge(&joined.context("a load-test worker failed")??)?;
+    }
+    progress.abort();
+    Ok(outcome)
+}
+
+/// One connection's client: HTTP/1.1 keep-alive, or HTTP/2 by prior knowledge. Proxies from the
+/// environment are ignored so that requests go only to the target.
+fn client(http2: bool) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).tcp_nodelay(true);
+    let builder = if http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
+    Ok(builder.build()?)
+}
+
+async fn worker(
+    index: u32,
+    client: reqwest::Client,
+    workload: Arc<Workload>,
+    plan: Plan,
+    times: Times,
+    live: Arc<Live>,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome::new()?;
+    let connections = u64::from(plan.connections);
+    for round in 0u64.. {
+        // The n-th request overall; worker i takes i, i + N, i + 2N, … so the schedule is evenly spread.
+        let n = u64::from(index) + round * connections;
+        let intended = match plan.rate {
+            Some(rate) => times.start + Duration::from_secs_f64(n as f64 / rate as f64),
+            None => Instant::now(),
+        };
+        if intended >= times.end {
+            break;
+        }
+        sleep_until(intended).await;
+        let seq = usize::try_from(n).unwrap_or_default();
+        let ok = timeout_at(times.hard_stop, send(&client, &workload, seq)).await.unwrap_or(false);
+        let done = Instant::now();
+        live.requests.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            live.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if intended >= times.measure_from {
+            outcome.record(ok, done.saturating_duration_since(intended));
+        }
+        if done >= times.hard_stop {
+            break;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Sends one request and reads the whole answer (so the connection can be reused); true on 2xx.
+async fn send(client: &reqwest::Client, workload: &Workload, seq: usize) -> bool {
+    match workload.request(client, seq).send().await {
+        Ok(response) => {
+            let success = response.status().is_success();
+            response.bytes().await.is_ok() && success
+        }
+        Err(_) => false,
+    }
+}
+
+/// Prints one line a second to stderr until the run ends.
+async fn progress(live: Arc<Live>, times: Times) {
+    let second = Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(times.start + second, second);
+    let mut last = 0;
+    loop {
+        let now = tick.tick().await;
+        if now > times.hard_stop {
+            break;
+        }
+        let requests = live.requests.load(Ordering::Relaxed);
+        let errors = live.errors.load(Ordering::Relaxed);
+        let phase = if now <= times.measure_from { "warm-up" } else { "measuring" };
+        let elapsed = now.duration_since(times.start).as_secs();
+        eprintln!("{elapsed:>4}s {phase:<9} requests {requests:>10}  rate {:>8}/s  errors {errors}", requests - last);
+        last = requests;
+    }
+}
