@@ -136,6 +136,7 @@ impl AuthService {
         }
         self.store.delete_tenant(&tenant.id).await?;
         self.keys.invalidate(&tenant.id);
+        self.clients.forget_tenant(&tenant.id);
         self.verified.clear();
         tracing::info!(tenant = %tenant.id, "tenant deleted");
         Ok(())
@@ -217,12 +218,14 @@ impl AuthService {
         validate_client_shape(client.kind, &client.grant_types)?;
         client.updated_at = self.clock.now();
         self.store.update_client(&client).await?;
+        self.clients.forget(&client.tenant_id, &client.client_id);
         Ok(client)
     }
 
     pub async fn delete_client(&self, tenant: &str, client_id: &str) -> Result<(), AdminError> {
         let client = self.get_client(tenant, client_id).await?;
         self.store.delete_client(&client.tenant_id, &client.client_id).await?;
+        self.clients.forget(&client.tenant_id, &client.client_id);
         Ok(())
     }
 
@@ -236,6 +239,7 @@ impl AuthService {
         client.secret_hash = Some(self.hasher().hash(secret.expose()));
         client.updated_at = self.clock.now();
         self.store.update_client(&client).await?;
+        self.clients.forget(&client.tenant_id, &client.client_id);
         tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client secret rotated");
         Ok((client, secret))
     }

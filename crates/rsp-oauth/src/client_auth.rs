@@ -1,5 +1,7 @@
 //! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3).
 
+use std::sync::Arc;
+
 use rsp_core::{Client, ClientId, ClientKind, Secret, TenantId};
 
 use crate::{AuthService, OAuthError};
@@ -28,7 +30,7 @@ impl AuthService {
         &self,
         tenant: &TenantId,
         credentials: &ClientCredentials,
-    ) -> Result<Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         let via_basic = credentials.via_basic();
         let fail = OAuthError::InvalidClient { via_basic };
         match credentials {
@@ -65,10 +67,18 @@ impl AuthService {
         }
     }
 
-    async fn lookup_client(&self, tenant: &TenantId, id: &str) -> Result<Option<Client>, OAuthError> {
+    async fn lookup_client(&self, tenant: &TenantId, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
         let Ok(id) = ClientId::parse(id) else {
             return Ok(None);
         };
-        Ok(self.store.get_client(tenant, &id).await?)
+        let now = self.clock.now();
+        if let Some(client) = self.clients.get(tenant, &id, now) {
+            return Ok(Some(client));
+        }
+        let client = self.store.get_client(tenant, &id).await?.map(Arc::new);
+        if let Some(client) = &client {
+            self.clients.insert(client.clone(), now);
+        }
+        Ok(client)
     }
 }

@@ -62,7 +62,7 @@ impl AuthService {
         tenant: &TenantId,
         credentials: &ClientCredentials,
         params: &'p FormParams,
-    ) -> Result<(Client, &'p str), OAuthError> {
+    ) -> Result<(std::sync::Arc<Client>, &'p str), OAuthError> {
         self.require_tenant(tenant).await?;
         let caller = self.authenticate_client(tenant, credentials).await?;
         Ok((caller, params.require("token")?))

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod audience;
 pub mod bearer;
 pub mod client_auth;
+pub mod client_cache;
 pub mod crypto;
 pub mod discovery;
 pub mod error;

@@ -6,6 +6,7 @@ use rsp_core::ports::ScopeGate;
 use rsp_core::{Clock, Store, TenantId};
 
 use crate::client_auth::ClientCredentials;
+use crate::client_cache::ClientCache;
 use crate::crypto::{MasterKey, SecretHasher};
 use crate::keyring::KeyRing;
 use crate::throttle::AuthThrottle;
@@ -49,6 +50,7 @@ pub struct AuthService {
     pub(crate) settings: TokenSettings,
     pub(crate) throttle: AuthThrottle,
     pub(crate) verified: VerifiedTokens,
+    pub(crate) clients: ClientCache,
     /// The tenant policies that may govern which scopes a client receives; `None` means registered
     /// scopes alone decide.
     pub(crate) scope_gate: Option<Arc<dyn ScopeGate>>,
@@ -80,6 +82,7 @@ impl AuthService {
             settings,
             throttle,
             verified: VerifiedTokens::default(),
+            clients: ClientCache::default(),
             scope_gate: None,
         }
     }
