@@ -2,6 +2,9 @@
 
 use rsp_core::{Client, TenantId, UnixTime};
 
+use std::sync::Arc;
+
+use crate::keyring::TenantKeys;
 use crate::{ClientCredentials, FormParams};
 use serde::Serialize;
 
@@ -40,10 +43,14 @@ impl Introspection {
 impl AuthService {
     /// Verifies a token the caller presents and returns its claims if it is live: signed by this tenant,
     /// within its lifetime (no leeway: the server's own clock decides), and not revoked.
-    async fn live_claims(&self, tenant: &TenantId, token: &str) -> Result<Option<AccessClaims>, OAuthError> {
-        let keys = self.keys.for_tenant(tenant).await?;
+    async fn live_claims(
+        &self,
+        tenant: &TenantId,
+        keys: &TenantKeys,
+        token: &str,
+    ) -> Result<Option<AccessClaims>, OAuthError> {
         let now: UnixTime = self.clock.now();
-        let Ok(claims) = token::verify(&keys, token, &self.issuers.issuer(tenant), now, 0) else {
+        let Ok(claims) = token::verify(keys, token, &self.issuers.issuer(tenant), now, 0) else {
             return Ok(None);
         };
         let Some(jti) = claims.token_id() else {
@@ -62,10 +69,10 @@ impl AuthService {
         tenant: &TenantId,
         credentials: &ClientCredentials,
         params: &'p FormParams,
-    ) -> Result<(std::sync::Arc<Client>, &'p str), OAuthError> {
-        self.require_tenant(tenant).await?;
+    ) -> Result<(Arc<TenantKeys>, Arc<Client>, &'p str), OAuthError> {
+        let keys = self.keys.for_tenant(tenant).await?;
         let caller = self.authenticate_client(tenant, credentials).await?;
-        Ok((caller, params.require("token")?))
+        Ok((keys, caller, params.require("token")?))
     }
 
     /// The introspection endpoint.
@@ -75,8 +82,8 @@ impl AuthService {
         credentials: &ClientCredentials,
         params: &FormParams,
     ) -> Result<Introspection, OAuthError> {
-        let (caller, token) = self.token_request(tenant, credentials, params).await?;
-        self.introspect(tenant, &caller, token).await
+        let (keys, caller, token) = self.token_request(tenant, credentials, params).await?;
+        self.introspect_with(tenant, &keys, &caller, token).await
     }
 
     /// The revocation endpoint.
@@ -86,20 +93,31 @@ impl AuthService {
         credentials: &ClientCredentials,
         params: &FormParams,
     ) -> Result<(), OAuthError> {
-        let (caller, token) = self.token_request(tenant, credentials, params).await?;
-        self.revoke(tenant, &caller, token).await
+        let (keys, caller, token) = self.token_request(tenant, credentials, params).await?;
+        self.revoke_with(tenant, &keys, &caller, token).await
     }
 
     /// RFC 7662: the caller learns about a token only if it was issued to the caller or is meant for an
     /// audience the caller serves as resource server (§4); anything else is simply inactive.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
     pub async fn introspect(
         &self,
         tenant: &TenantId,
         caller: &Client,
         token: &str,
     ) -> Result<Introspection, OAuthError> {
-        let Some(claims) = self.live_claims(tenant, token).await? else {
+        let keys = self.keys.for_tenant(tenant).await?;
+        self.introspect_with(tenant, &keys, caller, token).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
+    async fn introspect_with(
+        &self,
+        tenant: &TenantId,
+        keys: &TenantKeys,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
+        let Some(claims) = self.live_claims(tenant, keys, token).await? else {
             return Ok(Introspection::inactive());
         };
         let visible =
@@ -123,9 +141,20 @@ impl AuthService {
 
     /// RFC 7009: invalid, unknown, expired or already revoked tokens are answered with success; a token
     /// issued to another client is refused and left untouched (§2.1).
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
     pub async fn revoke(&self, tenant: &TenantId, caller: &Client, token: &str) -> Result<(), OAuthError> {
-        let Some(claims) = self.live_claims(tenant, token).await? else {
+        let keys = self.keys.for_tenant(tenant).await?;
+        self.revoke_with(tenant, &keys, caller, token).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
+    async fn revoke_with(
+        &self,
+        tenant: &TenantId,
+        keys: &TenantKeys,
+        caller: &Client,
+        token: &str,
+    ) -> Result<(), OAuthError> {
+        let Some(claims) = self.live_claims(tenant, keys, token).await? else {
             return Ok(());
         };
         if claims.client_id != caller.client_id.as_str() {

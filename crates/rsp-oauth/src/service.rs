@@ -114,12 +114,12 @@ impl AuthService {
         credentials: &ClientCredentials,
         params: &FormParams,
     ) -> Result<(TokenResponse, &'static str), OAuthError> {
-        self.keys.for_tenant(tenant).await?;
+        let keys = self.keys.for_tenant(tenant).await?;
         let grant_type = params.require("grant_type")?;
         match grant_type {
             "client_credentials" => {
                 let client = self.authenticate_client(tenant, credentials).await?;
-                let response = self.client_credentials(tenant, &client, params).await?;
+                let response = self.client_credentials(tenant, &keys, &client, params).await?;
                 Ok((response, "client_credentials"))
             }
             _ => Err(OAuthError::UnsupportedGrantType),

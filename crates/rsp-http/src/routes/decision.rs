@@ -6,6 +6,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
+use rsp_core::TenantId;
 use rsp_policy::{Decision, DecisionRequest, RequestError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,9 +25,9 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{tenant}/v1/authorize/batch", post(authorize_batch))
 }
 
-/// A caller allowed to ask this tenant's decision point.
+/// The tenant of the route, once its caller is known to be allowed to ask the tenant's decision point.
 #[derive(Debug)]
-struct DecisionCaller;
+struct DecisionCaller(TenantId);
 
 impl FromRequestParts<AppState> for DecisionCaller {
     type Rejection = ApiError;
@@ -35,7 +36,7 @@ impl FromRequestParts<AppState> for DecisionCaller {
         let TenantPath(tenant) = TenantPath::from_request_parts(parts, state).await?;
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         state.auth.authorize_decision_caller(&tenant, token.expose()).await?;
-        Ok(DecisionCaller)
+        Ok(DecisionCaller(tenant))
     }
 }
 
@@ -58,8 +59,7 @@ fn item_json(result: &Result<Decision, RequestError>) -> Value {
 
 async fn authorize(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
-    _caller: DecisionCaller,
+    DecisionCaller(tenant): DecisionCaller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let request = DecisionRequest::from_json(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
@@ -76,8 +76,7 @@ struct BatchBody {
 
 async fn authorize_batch(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
-    _caller: DecisionCaller,
+    DecisionCaller(tenant): DecisionCaller,
     JsonBody(body): JsonBody<BatchBody, MAX_BATCH_BYTES>,
 ) -> Result<Json<Value>, ApiError> {
     if body.requests.len() > MAX_BATCH {

@@ -3,6 +3,7 @@
 use rsp_core::{Client, ClientKind, GrantType, TenantId};
 
 use crate::audience::resolve_audience;
+use crate::keyring::TenantKeys;
 use crate::token::{self, AccessClaims};
 use crate::{AuthService, FormParams, OAuthError, TokenResponse};
 
@@ -10,6 +11,7 @@ impl AuthService {
     pub(crate) async fn client_credentials(
         &self,
         tenant: &TenantId,
+        keys: &TenantKeys,
         client: &Client,
         params: &FormParams,
     ) -> Result<TokenResponse, OAuthError> {
@@ -23,7 +25,6 @@ impl AuthService {
         }
         let mut grant = resolve_audience(&self.issuers, tenant, client, params.get("scope"), params.get("resource"))?;
         grant.scope = self.permitted_scopes(tenant, client, grant.scope, &grant.audience).await?;
-        let keys = self.keys.for_tenant(tenant).await?;
         let now = self.clock.now();
         let ttl = self.settings.access_token_ttl_secs;
         let scope = (!grant.scope.is_empty()).then(|| grant.scope.to_string());
@@ -37,7 +38,7 @@ impl AuthService {
             iat: now.0,
             exp: now.0 + ttl,
         };
-        let access_token = token::mint(&keys, &claims)?;
+        let access_token = token::mint(keys, &claims)?;
         Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope })
     }
 }
