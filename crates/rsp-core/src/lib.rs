@@ -10,10 +10,15 @@
 //! - [`tenant`], [`client`], [`key`]: the records the platform stores.
 //! - [`policy`]: policy-set versions and entities as stored (Cedar text kept verbatim).
 //! - [`ports`]: the storage traits the adapters in `rsp-store` implement.
+//! - [`event`], [`bus`], [`context`]: facts for the audit trail and background work, the event bus port
+//!   that carries them, and the ambient request (id, trace id, actor) events are stamped with.
 //!
 //! Nothing here knows about HTTP, SQL or a cache: those live in the adapter crates.
 
+pub mod bus;
 pub mod client;
+pub mod context;
+pub mod event;
 pub mod ids;
 pub mod key;
 pub mod policy;
@@ -24,6 +29,7 @@ pub mod tenant;
 pub mod time;
 
 pub use client::{Client, ClientKind, GrantType};
+pub use event::{Event, EventId, EventKind, Priority};
 pub use ids::{ClientId, IdError, KeyId, TenantId, TokenId};
 pub use key::{KeyStatus, SigningAlgorithm, StoredKey};
 pub use ports::{Store, StoreError};

@@ -110,3 +110,43 @@ pub trait Health: Send + Sync {
 pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + Health {}
 
 impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + Health> Store for T {}
+
+/// Which audit records to return: all filters are ANDed; `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditQuery {
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    /// Inclusive lower and exclusive upper bounds on `occurred_at_ms`.
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub cursor: Option<AuditCursor>,
+    /// At most this many records (the adapter caps it at 1000).
+    pub limit: u32,
+}
+
+/// Where a page starts. Records are numbered in the order they were stored (`seq`), so a cursor stays
+/// valid while new records arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditCursor {
+    /// Newest first, records stored before `seq` (browsing back in time).
+    Before(u64),
+    /// Oldest first, records stored after `seq` (following the trail live, `rsp audit tail`).
+    After(u64),
+}
+
+/// One stored audit record: the event and its position in the trail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub event: crate::event::Event,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Stores the events; an event whose id is already stored is skipped (the bus delivers at least
+    /// once). Returns how many were new.
+    async fn append_audit(&self, events: &[crate::event::Event]) -> StoreResult<u64>;
+    /// A page of `tenant`'s trail. Without a cursor: the newest records, newest first.
+    async fn query_audit(&self, tenant: &TenantId, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+}
