@@ -5,6 +5,7 @@
 //! tracing span: threading it through every use case would add an argument to each signature that only the
 //! audit trail reads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 tokio::task_local! {
@@ -17,11 +18,12 @@ pub struct RequestContext {
     pub request_id: Option<String>,
     pub trace_id: Option<String>,
     actor: OnceLock<String>,
+    wrote: AtomicBool,
 }
 
 impl RequestContext {
     pub fn new(request_id: Option<String>, trace_id: Option<String>) -> Arc<Self> {
-        Arc::new(Self { request_id, trace_id, actor: OnceLock::new() })
+        Arc::new(Self { request_id, trace_id, actor: OnceLock::new(), wrote: AtomicBool::new(false) })
     }
 
     /// Records who is acting, once authenticated. The first caller wins: a request has one actor.
@@ -31,6 +33,12 @@ impl RequestContext {
 
     pub fn actor(&self) -> Option<String> {
         self.actor.get().cloned()
+    }
+
+    /// Whether this request has written to the primary database: from then on its reads go to the
+    /// primary too, so it reads its own writes even when replicas lag.
+    pub fn has_written(&self) -> bool {
+        self.wrote.load(Ordering::Relaxed)
     }
 
     /// Runs `future` with this context as the current one.
@@ -51,6 +59,18 @@ pub fn set_actor(actor: impl Into<String>) {
     }
 }
 
+/// Records that the current request wrote to the primary database (see [`RequestContext::has_written`]).
+pub fn note_write() {
+    if let Some(context) = current() {
+        context.wrote.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether a read may go to a read replica: outside a request, or in one that has not written yet.
+pub fn replica_read_allowed() -> bool {
+    current().is_none_or(|c| !c.has_written())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +87,19 @@ mod tests {
             .await;
         assert_eq!(seen, Some((Some("req-1".to_owned()), Some("client-a".to_owned()))));
         assert!(current().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_write_sends_later_reads_of_the_request_to_the_primary() {
+        let context = RequestContext::new(None, None);
+        let (before, after) = context
+            .scope(async {
+                let before = replica_read_allowed();
+                note_write();
+                (before, replica_read_allowed())
+            })
+            .await;
+        assert!(before && !after);
+        assert!(replica_read_allowed());
     }
 }
