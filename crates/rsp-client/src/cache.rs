@@ -150,6 +150,7 @@ mod tests {
             reasons: vec!["p1".into()],
             errors: vec![],
             policy_version: Some(1),
+            action_named: true,
             decided_by: DecidedBy::Server,
         }
     }

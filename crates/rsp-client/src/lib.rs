@@ -53,7 +53,7 @@ pub use cache::CacheConfig;
 pub use client::{DecisionClient, DecisionClientBuilder, Fallback, HttpVersion};
 pub use error::{ClientError, ValidationError};
 pub use model::{AuthorizeRequest, DecidedBy, Decision, Effect, EntityUid};
-pub use token::ClientCredentials;
+pub use token::{ClientCredentials, ProvidedToken, TokenProvider};
 pub use validator::{AccessTokenClaims, TokenValidator, TokenValidatorBuilder, UnixClock};
 
 /// Now, by Tokio's clock when a runtime is running (so paused-time tests control it), else the system's.

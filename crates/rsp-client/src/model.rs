@@ -109,6 +109,8 @@ pub struct Decision {
     pub errors: Vec<String>,
     /// The policy set version that decided; `None` for fallbacks.
     pub policy_version: Option<u64>,
+    /// `false` when the server denied by default because no policy of the tenant names the action.
+    pub action_named: bool,
     pub decided_by: DecidedBy,
 }
 
@@ -127,6 +129,7 @@ impl Decision {
             reasons: Vec::new(),
             errors: Vec::new(),
             policy_version: None,
+            action_named: true,
             decided_by: DecidedBy::Fallback(cause),
         }
     }
@@ -142,6 +145,12 @@ pub(crate) struct WireDecision {
     errors: Vec<String>,
     #[serde(default)]
     policy_version: Option<u64>,
+    #[serde(default = "named")]
+    action_named: bool,
+}
+
+fn named() -> bool {
+    true
 }
 
 impl From<WireDecision> for Decision {
@@ -151,6 +160,7 @@ impl From<WireDecision> for Decision {
             reasons: wire.reasons,
             errors: wire.errors,
             policy_version: wire.policy_version,
+            action_named: wire.action_named,
             decided_by: DecidedBy::Server,
         }
     }

@@ -18,16 +18,35 @@ const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// The most a token is refreshed ahead of its expiry; shorter lifetimes refresh at 90 % of it.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
-/// A client id and secret for the token endpoint. `Debug` never prints the secret.
+/// Where the client's access token comes from: usually a client id and secret for the token endpoint;
+/// or, for a caller that can issue its own tokens (the platform's auth service calling its policy service),
+/// a [`TokenProvider`]. `Debug` never prints a secret.
 #[derive(Clone)]
 pub struct ClientCredentials {
     id: String,
     secret: String,
+    provider: Option<Arc<dyn TokenProvider>>,
 }
+
+/// Supplies access tokens in place of the client credentials grant. Called when the client has no token
+/// or its token is about to expire or was refused, never per request.
+pub trait TokenProvider: Send + Sync {
+    /// A bearer token with the decision scope and its lifetime.
+    fn token(&self) -> ProvidedToken<'_>;
+}
+
+/// What [`TokenProvider::token`] returns: a future of the token and its lifetime.
+pub type ProvidedToken<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(String, Duration), ClientError>> + Send + 'a>>;
 
 impl ClientCredentials {
     pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
-        Self { id: id.into(), secret: secret.into() }
+        Self { id: id.into(), secret: secret.into(), provider: None }
+    }
+
+    /// Tokens from `provider` instead of the token endpoint; `id` names the caller in logs.
+    pub fn provided(id: impl Into<String>, provider: Arc<dyn TokenProvider>) -> Self {
+        Self { id: id.into(), secret: String::new(), provider: Some(provider) }
     }
 
     pub fn id(&self) -> &str {
@@ -111,6 +130,12 @@ impl TokenSource {
     #[tracing::instrument(skip_all, fields(client_id = %self.credentials.id))]
     async fn fetch(&self) -> Result<CachedToken, ClientError> {
         metrics::token_refresh();
+        if let Some(provider) = &self.credentials.provider {
+            let (token, lifetime) = provider.token().await?;
+            let lifetime = lifetime.min(MAX_LIFETIME);
+            let margin = (lifetime / 10).min(MAX_REFRESH_MARGIN);
+            return Ok(CachedToken { token: BearerToken(token.into()), refresh_at: now() + lifetime - margin });
+        }
         // RFC 6749 §2.3.1: id and secret are form-urlencoded before going into the Basic header.
         let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let response = self

@@ -123,3 +123,20 @@ pub enum Claim {
     /// The event was already handled by the group: skip this copy.
     AlreadyHandled,
 }
+
+/// Where use cases send events that describe no stored change (a token issued, a decision denied): the
+/// batching publisher in front of the bus. `emit` waits only while the publisher's buffer is full
+/// (backpressure), never for the bus itself, so a slow bus never adds latency to a token request.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    async fn emit(&self, event: Event);
+}
+
+/// Drops events: for tools and tests that run use cases without a bus.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoEvents;
+
+#[async_trait]
+impl EventSink for NoEvents {
+    async fn emit(&self, _event: Event) {}
+}

@@ -53,7 +53,8 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
         })
         .with_state(state);
-    // Outermost first: give every request an id, trace it under that id, echo the id back, count it,
+    // Outermost first: give every request an id, trace it under that id, echo the id back, open its
+    // request context (the id, trace id and actor that audit events carry), count it,
     // and mark every response as uncacheable unless the handler said otherwise (RFC 6749 §5.1).
     routes.layer(
         ServiceBuilder::new()
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(crate::context::scope))
             .layer(middleware::from_fn(crate::metrics::track))
             .layer(middleware::map_response(no_store_unless_cacheable))
             .layer(SetResponseHeaderLayer::overriding(

@@ -54,6 +54,7 @@ impl AuthService {
         if !claims.has_scope(scope) {
             return Err(BearerError::InsufficientScope(scope));
         }
+        rsp_core::context::set_actor(claims.client_id.clone());
         Ok(claims)
     }
 

@@ -55,6 +55,7 @@ impl AuthService {
                 match verified {
                     Some(client) => {
                         self.throttle.record_success(tenant, client_id);
+                        rsp_core::context::set_actor(client_id.clone());
                         Ok(client)
                     }
                     None => {

@@ -30,6 +30,10 @@ pub struct Decision {
     pub errors: Vec<String>,
     pub policy_version: u64,
     pub entity_version: u64,
+    /// `false` only for a default deny of an action that no policy of the tenant names: the tenant has
+    /// written no rules for it, which a caller may treat differently from "rules exist and none permit"
+    /// (token issuance then falls back to a client's registered scopes).
+    pub action_named: bool,
 }
 
 /// Decides one request against one snapshot. `Err` only when the request itself is unusable (bad
@@ -45,7 +49,7 @@ pub fn authorize(snapshot: &Snapshot, request: &DecisionRequest) -> Result<Decis
             AUTHORIZER.is_authorized(&cedar_request, snapshot.policies().policy_set(), &merged)
         }
     };
-    Ok(decision(&response, snapshot))
+    Ok(decision(&response, snapshot, request))
 }
 
 /// Decides each request against the same snapshot, in order: a reload during the batch cannot give
@@ -94,14 +98,18 @@ fn merge_entities(
     stored.clone().upsert_entities(parsed, schema).map_err(|error| RequestError::new("entities", cedar_message(&error)))
 }
 
-fn decision(response: &Response, snapshot: &Snapshot) -> Decision {
+fn decision(response: &Response, snapshot: &Snapshot, request: &DecisionRequest) -> Decision {
     let diagnostics = response.diagnostics();
     let mut reasons: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
     reasons.sort_unstable();
     let mut errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
     errors.sort_unstable();
+    let allowed = response.decision() == cedar_policy::Decision::Allow;
+    // Only a default deny needs the scan over the policies: any determining policy names the action.
+    let action_named = allowed || !reasons.is_empty() || snapshot.policies().names_action(&request.action);
     Decision {
-        allowed: response.decision() == cedar_policy::Decision::Allow,
+        allowed,
+        action_named,
         reasons,
         errors,
         policy_version: snapshot.policy_version(),

@@ -86,3 +86,37 @@ fn credentials_never_show_their_secret() {
     let shown = format!("{:?}", ClientCredentials::new("pep", "hunter2"));
     assert!(shown.contains("pep") && !shown.contains("hunter2"), "{shown}");
 }
+
+/// Hands out tokens the test server accepts, counting calls: a caller that issues its own tokens.
+struct Provider {
+    knobs: std::sync::Arc<crate::server::Knobs>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl rsp_client::TokenProvider for Provider {
+    fn token(&self) -> rsp_client::ProvidedToken<'_> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let token = format!("provided-{n}");
+            self.knobs.valid_tokens.lock().unwrap().insert(token.clone());
+            Ok((token, Duration::from_secs(3600)))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_token_provider_replaces_the_token_endpoint_and_is_asked_again_after_a_401() {
+    let server = TestServer::spawn().await;
+    let provider =
+        std::sync::Arc::new(Provider { knobs: server.knobs.clone(), calls: std::sync::atomic::AtomicUsize::new(0) });
+    let credentials = ClientCredentials::provided("self-issuer", provider.clone());
+    let client = DecisionClient::builder(&server.base, TENANT, credentials).batching(None).cache(None).build().unwrap();
+    for _ in 0..3 {
+        assert_eq!(client.authorize(request("alice", true)).await.unwrap().decided_by, DecidedBy::Server);
+    }
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 1);
+    server.knobs.revoke_tokens();
+    assert!(client.authorize(request("alice", true)).await.unwrap().is_allowed());
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(server.knobs.token_calls.load(Ordering::SeqCst), 0, "the token endpoint is never called");
+}

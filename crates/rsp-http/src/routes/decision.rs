@@ -41,13 +41,20 @@ impl FromRequestParts<AppState> for DecisionCaller {
 }
 
 fn decision_json(decision: &Decision) -> Value {
-    json!({
+    let mut body = json!({
         "decision": if decision.allowed { "Allow" } else { "Deny" },
         "reasons": decision.reasons,
         "errors": decision.errors,
         "policy_version": decision.policy_version,
         "entity_version": decision.entity_version,
-    })
+    });
+    // Present only on a default deny of an action no policy names, so the common body stays as it was.
+    if !decision.action_named
+        && let Some(object) = body.as_object_mut()
+    {
+        object.insert("action_named".into(), Value::Bool(false));
+    }
+    body
 }
 
 fn item_json(result: &Result<Decision, RequestError>) -> Value {

@@ -52,7 +52,14 @@ fn decisions_carry_reasons_and_versions() {
     let allowed = authorize(&snapshot, &request("alice", "edit", "d1")).unwrap();
     assert_eq!(
         allowed,
-        Decision { allowed: true, reasons: vec!["owner".into()], errors: vec![], policy_version: 3, entity_version: 5 }
+        Decision {
+            allowed: true,
+            reasons: vec!["owner".into()],
+            errors: vec![],
+            policy_version: 3,
+            entity_version: 5,
+            action_named: true
+        }
     );
     let default_deny = authorize(&snapshot, &request("bob", "edit", "d1")).unwrap();
     assert!(!default_deny.allowed);
@@ -152,4 +159,16 @@ fn a_batch_decides_like_single_requests_in_order() {
     assert!(batch[0].as_ref().unwrap().allowed);
     assert!(batch[2].is_err());
     assert!(authorize_batch(&snapshot, &[]).is_empty());
+}
+
+#[test]
+fn a_default_deny_says_whether_any_policy_names_the_action() {
+    let snapshot = snapshot(compile(POLICIES, None));
+    let unnamed = authorize(&snapshot, &request("alice", "share", "d1")).unwrap();
+    assert!(!unnamed.allowed && !unnamed.action_named);
+    let named_but_not_permitted = authorize(&snapshot, &request("bob", "edit", "d1")).unwrap();
+    assert!(!named_but_not_permitted.allowed && named_but_not_permitted.action_named);
+    let forbidden = authorize(&snapshot, &request("alice", "view", "d2")).unwrap();
+    assert!(!forbidden.allowed && forbidden.action_named);
+    assert!(authorize(&snapshot, &request("alice", "edit", "d1")).unwrap().action_named);
 }
