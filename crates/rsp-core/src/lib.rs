@@ -10,12 +10,14 @@
 //! - [`tenant`], [`client`], [`key`]: the records the platform stores.
 //! - [`policy`]: policy-set versions and entities as stored (Cedar text kept verbatim).
 //! - [`ports`]: the storage traits the adapters in `rsp-store` implement.
+//! - [`cache`]: the two-level cache port (`Cache`, `CacheKind`, `Invalidation`) and its typed helpers.
 //! - [`event`], [`bus`], [`context`]: facts for the audit trail and background work, the event bus port
 //!   that carries them, and the ambient request (id, trace id, actor) events are stamped with.
 //!
-//! Nothing here knows about HTTP, SQL or a cache: those live in the adapter crates.
+//! Nothing here knows about HTTP, SQL, Redis or moka: those live in the adapter crates.
 
 pub mod bus;
+pub mod cache;
 pub mod client;
 pub mod context;
 pub mod event;

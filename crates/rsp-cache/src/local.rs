@@ -1,0 +1,60 @@
+//! [`LocalCache`]: L1 alone, for the single process that runs without Redis.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rsp_core::cache::{
+    Cache, CacheError, CacheKind, Cached, FillTicket, Invalidation, InvalidationNotice, Lookup, Origin,
+};
+use tokio::sync::broadcast;
+
+use crate::config::{CacheConfig, ConfigError};
+use crate::l1::L1;
+use crate::metrics::{self, Level};
+
+/// The cache of a platform that is its only replica: the same L1 as [`crate::TwoLevelCache`], with
+/// invalidations that only need to reach this process's subscribers.
+#[derive(Debug)]
+pub struct LocalCache {
+    l1: L1,
+    notices: broadcast::Sender<InvalidationNotice>,
+}
+
+impl LocalCache {
+    pub fn new(config: &CacheConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let (notices, _) = broadcast::channel(1024);
+        Ok(Self { l1: L1::new(config), notices })
+    }
+}
+
+#[async_trait]
+impl Cache for LocalCache {
+    async fn get(&self, kind: CacheKind, key: &str) -> Result<Lookup, CacheError> {
+        let ticket = self.l1.ticket(kind, key)?;
+        let cached = self.l1.get(kind, key).await;
+        metrics::request(kind, Level::L1, cached.is_some());
+        Ok(match cached {
+            Some(Cached::Value(bytes)) => Lookup::Hit(bytes),
+            Some(Cached::Absent) => Lookup::Absent,
+            None => Lookup::Miss(ticket),
+        })
+    }
+
+    async fn put(&self, ticket: FillTicket, value: Cached, ttl: Option<Duration>) {
+        self.l1.fill(&ticket, value, ttl).await;
+    }
+
+    async fn invalidate(&self, invalidation: Invalidation) -> Result<(), CacheError> {
+        invalidation.check()?;
+        self.l1.apply(&invalidation).await;
+        metrics::invalidation(&invalidation, Origin::Local);
+        // No receivers is fine: nothing in this process keeps state outside the cache.
+        let _ = self.notices.send(InvalidationNotice { invalidation, origin: Origin::Local });
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<InvalidationNotice> {
+        self.notices.subscribe()
+    }
+}
