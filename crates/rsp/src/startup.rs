@@ -23,17 +23,22 @@ use crate::config::{Config, validate_public_url};
 /// Decisions kept in the decision cache; each entry is a few hundred bytes.
 const DECISION_CACHE_CAPACITY: usize = 100_000;
 
-/// The process-wide Prometheus recorder; installed once even when tests start many apps.
+/// The process-wide Prometheus recorder; installed once even when tests start many apps at once (the
+/// lock makes concurrent first calls wait for one installation instead of racing to install twice).
 fn prometheus() -> anyhow::Result<&'static PrometheusHandle> {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle);
+    }
+    let _installing = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(handle) = HANDLE.get() {
         return Ok(handle);
     }
     let buckets = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
-        .install_recorder()
-        .or_else(|e| HANDLE.get().cloned().ok_or(e))?;
+        .install_recorder()?;
     Ok(HANDLE.get_or_init(|| handle))
 }
 
