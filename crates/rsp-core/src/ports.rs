@@ -1,8 +1,15 @@
-//! The storage ports. `rsp-store` implements them over SQLite (and PostgreSQL); use cases hold them as
+//! The storage ports. `rsp-store` implements them over SQLite and PostgreSQL; use cases hold them as
 //! `Arc<dyn Store>` and never see SQL.
+//!
+//! # The transactional outbox
+//! Every method that changes state takes `events`: the facts describing the change, which the adapter
+//! stores in its event table in the same transaction. They exist if and only if the change committed, so
+//! consumers (the audit trail, cache invalidation on other instances) never miss a change nor hear of one
+//! that was rolled back. An event id stored twice is kept once.
 
 use async_trait::async_trait;
 
+use crate::event::Event;
 use crate::policy::{PolicySetContent, PolicySetVersion, StoredEntity};
 use crate::{Client, ClientId, KeyId, StoredKey, Tenant, TenantId, TokenId, UnixTime};
 
@@ -22,21 +29,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     /// Creates the tenant together with its first signing key, atomically.
-    async fn create_tenant(&self, tenant: &Tenant, first_key: &StoredKey) -> StoreResult<()>;
+    async fn create_tenant(&self, tenant: &Tenant, first_key: &StoredKey, events: &[Event]) -> StoreResult<()>;
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
-    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn update_tenant(&self, tenant: &Tenant, events: &[Event]) -> StoreResult<()>;
     /// Deletes the tenant and everything that belongs to it.
-    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()>;
+    async fn delete_tenant(&self, id: &TenantId, events: &[Event]) -> StoreResult<()>;
 }
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    async fn create_client(&self, client: &Client, events: &[Event]) -> StoreResult<()>;
     async fn get_client(&self, tenant: &TenantId, id: &ClientId) -> StoreResult<Option<Client>>;
     async fn list_clients(&self, tenant: &TenantId) -> StoreResult<Vec<Client>>;
-    async fn update_client(&self, client: &Client) -> StoreResult<()>;
-    async fn delete_client(&self, tenant: &TenantId, id: &ClientId) -> StoreResult<()>;
+    async fn update_client(&self, client: &Client, events: &[Event]) -> StoreResult<()>;
+    async fn delete_client(&self, tenant: &TenantId, id: &ClientId, events: &[Event]) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -45,8 +52,15 @@ pub trait KeyStore: Send + Sync {
     async fn published_keys(&self, tenant: &TenantId, now: UnixTime) -> StoreResult<Vec<StoredKey>>;
     /// Retires the active key (publishing it until `now + its max token ttl + leeway`) and makes `new_key`
     /// the active one, in one transaction.
-    async fn rotate_key(&self, new_key: &StoredKey, now: UnixTime, leeway_secs: i64) -> StoreResult<()>;
-    /// Raises the active key's recorded max token lifetime to at least `ttl_secs`.
+    async fn rotate_key(
+        &self,
+        new_key: &StoredKey,
+        now: UnixTime,
+        leeway_secs: i64,
+        events: &[Event],
+    ) -> StoreResult<()>;
+    /// Raises the active key's recorded max token lifetime to at least `ttl_secs`. Bookkeeping of the
+    /// signer, not a change anyone needs to hear of, so it has no events.
     async fn record_token_ttl(&self, tenant: &TenantId, kid: &KeyId, ttl_secs: i64) -> StoreResult<()>;
     /// How many keys are published across all tenants at `now`: (active, retired).
     async fn count_published_keys(&self, now: UnixTime) -> StoreResult<(u64, u64)>;
@@ -55,19 +69,27 @@ pub trait KeyStore: Send + Sync {
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
     /// Records that the token `jti` is revoked; the record may be dropped after `expires_at`.
-    async fn revoke_token(&self, tenant: &TenantId, jti: &TokenId, expires_at: UnixTime) -> StoreResult<()>;
+    async fn revoke_token(
+        &self,
+        tenant: &TenantId,
+        jti: &TokenId,
+        expires_at: UnixTime,
+        events: &[Event],
+    ) -> StoreResult<()>;
     async fn is_revoked(&self, tenant: &TenantId, jti: &TokenId) -> StoreResult<bool>;
 }
 
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
-    /// Appends a new version (the next number for the tenant) and returns it.
+    /// Appends a new version (the next number for the tenant) and returns it. The number is assigned in
+    /// the transaction, so `events` are stored with it as their `subject`.
     async fn append_policy_set(
         &self,
         tenant: &TenantId,
         content: &PolicySetContent,
         created_at: UnixTime,
         created_by: &str,
+        events: &[Event],
     ) -> StoreResult<u64>;
     /// The newest version, which is the live one.
     async fn latest_policy_set(&self, tenant: &TenantId) -> StoreResult<Option<PolicySetVersion>>;
@@ -76,12 +98,14 @@ pub trait PolicyStore: Send + Sync {
     async fn list_policy_versions(&self, tenant: &TenantId) -> StoreResult<Vec<(u64, UnixTime, String)>>;
     /// All stored entities and the entity store's version (0 before the first write).
     async fn entities(&self, tenant: &TenantId) -> StoreResult<(u64, Vec<StoredEntity>)>;
-    /// Upserts `upserts` and deletes `deletes` (type, id) in one transaction; returns the new version.
+    /// Upserts `upserts` and deletes `deletes` (type, id) in one transaction; returns the new version,
+    /// which `events` are stored with as their `subject`.
     async fn write_entities(
         &self,
         tenant: &TenantId,
         upserts: &[StoredEntity],
         deletes: &[(String, String)],
+        events: &[Event],
     ) -> StoreResult<u64>;
 }
 
@@ -107,9 +131,9 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the auth service stores, as one object to wire.
-pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + Health {}
+pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + AuditStore + Health {}
 
-impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + Health> Store for T {}
+impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + AuditStore + Health> Store for T {}
 
 /// Which audit records to return: all filters are ANDed; `None` means "any".
 #[derive(Clone, Debug, Default, PartialEq)]

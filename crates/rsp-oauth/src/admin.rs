@@ -1,7 +1,11 @@
 //! Admin use cases: tenants, clients and keys. The HTTP admin API and the CLI are thin layers over these.
 
-use rsp_core::{Client, ClientId, ClientKind, GrantType, ScopeSet, Secret, SigningAlgorithm, Tenant, TenantId};
+use rsp_core::{
+    Client, ClientId, ClientKind, Event, EventKind, GrantType, Priority, ScopeSet, Secret, SigningAlgorithm, Tenant,
+    TenantId,
+};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::crypto::random_token;
 use crate::{AdminError, AuthService};
@@ -99,7 +103,12 @@ impl AuthService {
         let now = self.clock.now();
         let tenant = Tenant { id: id.clone(), name, signing_alg, created_at: now, updated_at: now };
         let key = self.keys.new_stored_key(&id, signing_alg)?;
-        self.store.create_tenant(&tenant, &key).await?;
+        let created = tenant_event(EventKind::TENANT_CREATED, &tenant).data(json!({
+            "name": tenant.name,
+            "signing_alg": tenant.signing_alg.as_str(),
+            "kid": key.kid.as_str(),
+        }));
+        self.store.create_tenant(&tenant, &key, &[created]).await?;
         self.keys.invalidate(&id);
         tracing::info!(tenant = %id, "tenant created");
         Ok(tenant)
@@ -124,7 +133,9 @@ impl AuthService {
             tenant.signing_alg = alg;
         }
         tenant.updated_at = self.clock.now();
-        self.store.update_tenant(&tenant).await?;
+        let updated = tenant_event(EventKind::TENANT_UPDATED, &tenant)
+            .data(json!({"name": tenant.name, "signing_alg": tenant.signing_alg.as_str()}));
+        self.store.update_tenant(&tenant, &[updated]).await?;
         Ok(tenant)
     }
 
@@ -134,7 +145,7 @@ impl AuthService {
         if tenant.id.as_str() == TenantId::DEFAULT {
             return Err(AdminError::Conflict("the default tenant cannot be deleted".into()));
         }
-        self.store.delete_tenant(&tenant.id).await?;
+        self.store.delete_tenant(&tenant.id, &[tenant_event(EventKind::TENANT_DELETED, &tenant)]).await?;
         self.keys.invalidate(&tenant.id);
         self.clients.forget_tenant(&tenant.id);
         self.verified.clear();
@@ -174,7 +185,7 @@ impl AuthService {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_client(&client).await?;
+        self.store.create_client(&client, &[client_event(EventKind::CLIENT_CREATED, &client)]).await?;
         tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client created");
         Ok((client, secret))
     }
@@ -217,14 +228,16 @@ impl AuthService {
         }
         validate_client_shape(client.kind, &client.grant_types)?;
         client.updated_at = self.clock.now();
-        self.store.update_client(&client).await?;
+        self.store.update_client(&client, &[client_event(EventKind::CLIENT_UPDATED, &client)]).await?;
         self.clients.forget(&client.tenant_id, &client.client_id);
         Ok(client)
     }
 
     pub async fn delete_client(&self, tenant: &str, client_id: &str) -> Result<(), AdminError> {
         let client = self.get_client(tenant, client_id).await?;
-        self.store.delete_client(&client.tenant_id, &client.client_id).await?;
+        let deleted = Event::new(client.tenant_id.clone(), EventKind::CLIENT_DELETED, Priority::High)
+            .subject(client.client_id.as_str());
+        self.store.delete_client(&client.tenant_id, &client.client_id, &[deleted]).await?;
         self.clients.forget(&client.tenant_id, &client.client_id);
         Ok(())
     }
@@ -238,7 +251,10 @@ impl AuthService {
         let secret = Secret::new(random_token(32));
         client.secret_hash = Some(self.hasher().hash(secret.expose()));
         client.updated_at = self.clock.now();
-        self.store.update_client(&client).await?;
+        // The secret itself never enters an event: the event says only that it changed.
+        let rotated = Event::new(client.tenant_id.clone(), EventKind::CLIENT_SECRET_ROTATED, Priority::High)
+            .subject(client.client_id.as_str());
+        self.store.update_client(&client, &[rotated]).await?;
         self.clients.forget(&client.tenant_id, &client.client_id);
         tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client secret rotated");
         Ok((client, secret))
@@ -265,11 +281,35 @@ impl AuthService {
     pub async fn rotate_keys(&self, tenant: &str) -> Result<Vec<KeySummary>, AdminError> {
         let tenant = self.get_tenant(tenant).await?;
         let key = self.keys.new_stored_key(&tenant.id, tenant.signing_alg)?;
-        self.store.rotate_key(&key, self.clock.now(), ROTATION_LEEWAY_SECS).await?;
+        let rotated = Event::new(tenant.id.clone(), EventKind::KEY_ROTATED, Priority::Critical)
+            .subject(key.kid.as_str())
+            .data(json!({"alg": key.alg.as_str()}));
+        self.store.rotate_key(&key, self.clock.now(), ROTATION_LEEWAY_SECS, &[rotated]).await?;
         self.keys.invalidate(&tenant.id);
         tracing::info!(tenant = %tenant.id, kid = %key.kid, "signing key rotated");
         self.list_keys(tenant.id.as_str()).await
     }
+}
+
+/// A tenant lifecycle event. It belongs to the default tenant, whose administrators create and delete
+/// tenants, so it stays in that tenant's audit trail after the tenant it names is gone.
+fn tenant_event(kind: EventKind, tenant: &Tenant) -> Event {
+    Event::new(TenantId::default_tenant(), kind, Priority::High).subject(tenant.id.as_str())
+}
+
+/// A client's registration as an event: what an auditor needs to see changed, never its secret hash.
+fn client_event(kind: EventKind, client: &Client) -> Event {
+    Event::new(client.tenant_id.clone(), kind, Priority::High).subject(client.client_id.as_str()).data(json!({
+        "name": client.name,
+        "kind": match client.kind {
+            ClientKind::Confidential => "confidential",
+            ClientKind::Public => "public",
+        },
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": client.scopes.to_string(),
+        "audiences": client.audiences,
+        "introspect_audiences": client.introspect_audiences,
+    }))
 }
 
 /// A client id: 128 random bits in lowercase hex, so it never starts with a dash (command lines) and

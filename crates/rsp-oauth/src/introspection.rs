@@ -163,7 +163,11 @@ impl AuthService {
         let Some(jti) = claims.token_id() else {
             return Ok(());
         };
-        self.store.revoke_token(tenant, &jti, rsp_core::UnixTime(claims.exp)).await?;
+        let revoked =
+            rsp_core::Event::new(tenant.clone(), rsp_core::EventKind::TOKEN_REVOKED, rsp_core::Priority::High)
+                .subject(jti.as_str())
+                .data(serde_json::json!({"client_id": caller.client_id.as_str()}));
+        self.store.revoke_token(tenant, &jti, rsp_core::UnixTime(claims.exp), &[revoked]).await?;
         self.verified.clear();
         tracing::info!(tenant = %tenant, "access token revoked");
         Ok(())

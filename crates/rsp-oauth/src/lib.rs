@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod audience;
+pub mod audit;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_cache;
@@ -27,6 +28,7 @@ pub mod issuer;
 pub mod keyring;
 pub mod params;
 pub mod service;
+pub mod service_token;
 pub mod throttle;
 pub mod token;
 pub mod verified;

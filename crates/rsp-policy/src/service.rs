@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use rsp_core::policy::{PolicySetContent, PolicySetVersion, SchemaFormat, StoredEntity};
-use rsp_core::{Clock, Store, StoreError, TenantId};
-use serde_json::Value;
+use rsp_core::{Clock, Event, EventKind, Priority, Store, StoreError, TenantId};
+use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::{
@@ -51,6 +51,11 @@ impl std::fmt::Debug for PolicyService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyService").finish_non_exhaustive()
     }
+}
+
+/// An entity write as an event; the store sets its subject to the entity version it assigns.
+fn entities_event(tenant: &TenantId, actor: &str, counts: Value) -> Event {
+    Event::new(tenant.clone(), EventKind::ENTITIES_CHANGED, Priority::Normal).actor(actor).data(counts)
 }
 
 /// The stored form of a document.
@@ -165,9 +170,25 @@ impl PolicyService {
         document: &PolicyDocument,
         actor: &str,
     ) -> Result<u64, PolicyServiceError> {
+        self.store_policies(tenant, document, actor, None).await
+    }
+
+    /// [`Self::put_policies`], recording which version a rollback restored.
+    async fn store_policies(
+        &self,
+        tenant: &TenantId,
+        document: &PolicyDocument,
+        actor: &str,
+        rollback_of: Option<u64>,
+    ) -> Result<u64, PolicyServiceError> {
         let _write = self.writes.lock().await;
         let compiled = self.compile_for(tenant, document).await?;
-        let version = self.store.append_policy_set(tenant, &content_of(document), self.clock.now(), actor).await?;
+        // The store sets the subject to the new version, a number it assigns inside the transaction.
+        let changed = Event::new(tenant.clone(), EventKind::POLICY_CHANGED, Priority::High)
+            .actor(actor)
+            .data(rollback_of.map_or(Value::Null, |version| json!({"rollback_of": version})));
+        let version =
+            self.store.append_policy_set(tenant, &content_of(document), self.clock.now(), actor, &[changed]).await?;
         match self.engine.install_policies(tenant, compiled, version) {
             Ok(_) | Err(EngineError::StaleVersion { .. }) => {}
             Err(error) => return Err(PolicyServiceError::Internal(error.to_string())),
@@ -193,7 +214,7 @@ impl PolicyService {
     pub async fn rollback(&self, tenant: &TenantId, version: u64, actor: &str) -> Result<u64, PolicyServiceError> {
         self.require_tenant(tenant).await?;
         let old = self.store.policy_set(tenant, version).await?.ok_or(PolicyServiceError::NoSuchVersion(version))?;
-        self.put_policies(tenant, &document_of(&old.content)?, actor).await
+        self.store_policies(tenant, &document_of(&old.content)?, actor, Some(version)).await
     }
 
     /// Upserts entities given in the Cedar JSON entity format; returns the new entity version.
@@ -210,7 +231,8 @@ impl PolicyService {
             .upsert(entities.clone())
             .map_err(|e| PolicyServiceError::InvalidEntities(e.to_string()))?;
         let rows = stored_rows(&entities)?;
-        let version = self.store.write_entities(tenant, &rows, &[]).await?;
+        let changed = entities_event(tenant, actor, json!({"upserted": rows.len()}));
+        let version = self.store.write_entities(tenant, &rows, &[], &[changed]).await?;
         self.install_entities(tenant, updated, version)?;
         tracing::info!(tenant = %tenant, version, actor, count = rows.len(), "entities stored");
         Ok(version)
@@ -229,7 +251,8 @@ impl PolicyService {
             current.entities().delete(uids).map_err(|e| PolicyServiceError::InvalidEntities(e.to_string()))?;
         let keys: Vec<(String, String)> =
             uids.iter().map(|u| (u.entity_type().to_owned(), u.id().to_owned())).collect();
-        let version = self.store.write_entities(tenant, &[], &keys).await?;
+        let changed = entities_event(tenant, actor, json!({"deleted": keys.len()}));
+        let version = self.store.write_entities(tenant, &[], &keys, &[changed]).await?;
         self.install_entities(tenant, updated, version)?;
         tracing::info!(tenant = %tenant, version, actor, count = keys.len(), "entities deleted");
         Ok(version)

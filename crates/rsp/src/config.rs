@@ -18,6 +18,36 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which parts of the platform this process runs. Every role is a stateless replica over the shared
+/// database (and Redis, when configured); run any number of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Both services and the background consumers in one process (the no-configuration default).
+    #[default]
+    All,
+    /// The OAuth/OIDC server and the admin API; scope decisions go to `policy_url` over HTTP.
+    Auth,
+    /// The policy decision point and the admin API.
+    Policy,
+    /// The event-bus consumers (audit trail, outbox relay) and nothing public.
+    Worker,
+}
+
+impl Role {
+    pub fn serves_auth(self) -> bool {
+        matches!(self, Self::All | Self::Auth)
+    }
+
+    pub fn serves_policy(self) -> bool {
+        matches!(self, Self::All | Self::Policy)
+    }
+
+    pub fn runs_consumers(self) -> bool {
+        matches!(self, Self::All | Self::Worker)
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +72,19 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info` or `rsp=debug,info`.
     pub log_level: String,
+    pub role: Role,
+    /// `postgres://…` selects PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Comma-separated PostgreSQL read replicas for reads that may be slightly stale.
+    pub database_replica_urls: Option<String>,
+    pub database_max_connections: u32,
+    /// How long a request waits for a free database connection before failing.
+    pub database_acquire_timeout_secs: u64,
+    /// `redis://…` enables the shared L2 cache, cross-replica invalidation and the Redis Streams bus;
+    /// unset means an in-process cache and the database-backed bus.
+    pub redis_url: Option<String>,
+    /// With `role = "auth"`: the base URL of the policy service (e.g. `http://rsp-policy:8080`).
+    pub policy_url: Option<String>,
 }
 
 impl Default for Config {
@@ -57,11 +100,25 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            role: Role::All,
+            database_url: None,
+            database_replica_urls: None,
+            database_max_connections: 16,
+            database_acquire_timeout_secs: 5,
+            redis_url: None,
+            policy_url: None,
         }
     }
 }
 
-const ENV_KEYS: [&str; 10] = [
+const ENV_KEYS: [&str; 17] = [
+    "role",
+    "database_url",
+    "database_replica_urls",
+    "database_max_connections",
+    "database_acquire_timeout_secs",
+    "redis_url",
+    "policy_url",
     "data_dir",
     "listen",
     "public_url",
@@ -85,6 +142,8 @@ pub struct Overrides {
     pub public_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ops_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 impl Config {
@@ -113,6 +172,32 @@ impl Config {
         if let Some(url) = &self.public_url {
             validate_public_url(url, self.allow_insecure_http)?;
         }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!("database_url must be a postgres:// URL (leave it unset for SQLite)");
+        }
+        if self.database_replica_urls.is_some() && self.database_url.is_none() {
+            bail!("database_replica_urls needs database_url (replicas are PostgreSQL only)");
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            bail!("database_max_connections must be between 1 and 1000");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            bail!("redis_url must be a redis:// or rediss:// URL");
+        }
+        match (self.role, &self.policy_url) {
+            (Role::Auth, None) => bail!("role auth needs policy_url, the policy service's base URL"),
+            (_, Some(url)) => {
+                url::Url::parse(url).with_context(|| format!("policy_url {url:?} is not a URL"))?;
+            }
+            _ => {}
+        }
+        if self.role != Role::All && self.database_url.is_none() {
+            bail!("role {:?} runs beside other replicas, which need a shared database: set database_url", self.role);
+        }
         Ok(())
     }
 
@@ -122,7 +207,36 @@ impl Config {
         if shown.master_key.is_some() {
             shown.master_key = Some("[redacted]".into());
         }
+        shown.database_url = shown.database_url.as_deref().map(redact_url);
+        shown.database_replica_urls = shown
+            .database_replica_urls
+            .as_deref()
+            .map(|urls| urls.split(',').map(redact_url).collect::<Vec<_>>().join(","));
+        shown.redis_url = shown.redis_url.as_deref().map(redact_url);
         toml_text(&shown)
+    }
+}
+
+impl Config {
+    /// The replica URLs, split and trimmed.
+    pub fn replica_urls(&self) -> Vec<String> {
+        self.database_replica_urls
+            .as_deref()
+            .map(|urls| urls.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A connection URL with its password (and a user name that may be a token) replaced.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("redacted"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[redacted: not a URL]".into(),
     }
 }
 
@@ -186,5 +300,34 @@ mod tests {
         let text = config.redacted_toml().unwrap();
         assert!(!text.contains("super-secret-key"));
         assert!(text.contains("[redacted]"));
+    }
+
+    #[test]
+    fn redaction_hides_database_and_redis_passwords() {
+        let config = Config {
+            database_url: Some("postgres://rsp:pg-secret@db:5432/rsp".into()),
+            database_replica_urls: Some("postgres://rsp:replica-secret@r1/rsp, postgres://r2/rsp".into()),
+            redis_url: Some("redis://:redis-secret@cache:6379".into()),
+            ..Config::default()
+        };
+        let text = config.redacted_toml().unwrap();
+        for secret in ["pg-secret", "replica-secret", "redis-secret"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("postgres://rsp:redacted@db:5432/rsp"));
+        assert_eq!(config.replica_urls().len(), 2);
+    }
+
+    #[test]
+    fn roles_apart_need_what_they_share() {
+        let auth_without_policy =
+            Config { role: Role::Auth, database_url: Some("postgres://db/rsp".into()), ..Config::default() };
+        assert!(auth_without_policy.validate().is_err());
+        let policy_on_sqlite = Config { role: Role::Policy, ..Config::default() };
+        assert!(policy_on_sqlite.validate().is_err());
+        let auth = Config { policy_url: Some("http://rsp-policy:8080".into()), ..auth_without_policy };
+        assert!(auth.validate().is_ok());
+        let bad_db = Config { database_url: Some("mysql://db".into()), ..Config::default() };
+        assert!(bad_db.validate().is_err());
     }
 }

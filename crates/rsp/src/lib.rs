@@ -5,15 +5,19 @@
 //! - [`config`]: layered configuration (defaults, TOML file, `RSP_*` environment, flags).
 //! - [`startup`]: `Application::build` binds the listeners and wires the adapters; `run_until` serves and
 //!   drains on shutdown.
+//! - [`backend`]: the storage engine (SQLite or PostgreSQL) and the event bus in its database.
 //! - [`bootstrap`]: first start (data directory, master key, default tenant, admin client).
+//! - [`remote_policy`]: with `--role auth`, scope decisions asked of the policy service over HTTP.
 //! - [`telemetry`]: log output.
 //! - [`cli`]: argument definitions and the admin commands.
 //! - [`loadtest`]: `rsp loadtest`, throughput and latency of the OAuth and decision endpoints.
 
+pub mod backend;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod loadtest;
+pub mod remote_policy;
 pub mod startup;
 pub mod telemetry;
 

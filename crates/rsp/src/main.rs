@@ -12,6 +12,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         listen: args.listen,
         public_url: args.public_url.clone(),
         ops_listen: args.ops_listen,
+        role: args.role,
     };
     Config::load(args.config.as_deref(), &overrides)
 }
@@ -39,6 +40,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => print(admin::keys(command).await?),
         Command::Policy(command) => print(admin::policy(command).await?),
         Command::Entities(command) => print(admin::entities(command).await?),
+        Command::Audit(command) => match rsp::cli::audit::audit(command).await? {
+            serde_json::Value::Null => Ok(()),
+            page => print(page),
+        },
+        Command::Migrate(args) => {
+            let config = load_config(&args)?;
+            rsp::telemetry::init(config.log_format, &config.log_level);
+            rsp::backend::migrate(&config).await
+        }
         Command::Loadtest(args) => {
             let json = args.json;
             let report = rsp::loadtest::run(args).await?;

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::extract::{BearerToken, JsonBody};
 use crate::router::AppState;
 
+mod audit;
 mod permissions;
 mod policies;
 
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/tenants/{tenant}/clients/{client_id}/secret", post(rotate_secret))
         .route("/admin/v1/tenants/{tenant}/keys", get(list_keys))
         .route("/admin/v1/tenants/{tenant}/keys/rotate", post(rotate_keys))
+        .route("/admin/v1/tenants/{tenant}/audit", get(audit::list))
         .route("/admin/v1/tenants/{tenant}/policies", get(policies::get_policies).put(policies::put_policies))
         .route("/admin/v1/tenants/{tenant}/policies/validate", post(policies::validate_policies))
         .route("/admin/v1/tenants/{tenant}/policies/versions", get(policies::list_versions))

@@ -1,38 +1,12 @@
 //! The policy store over SQLite: append-only policy-set versions and a versioned entity table.
 
 use async_trait::async_trait;
-use rsp_core::policy::{PolicySetContent, PolicySetVersion, SchemaFormat, StoredEntity};
+use rsp_core::policy::{PolicySetContent, PolicySetVersion, StoredEntity};
 use rsp_core::ports::{PolicyStore, StoreResult};
-use rsp_core::{TenantId, UnixTime};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rsp_core::{Event, TenantId, UnixTime};
 
-use super::{SqliteStore, unavailable};
-use crate::rows::corrupt;
-
-fn version_from_row(tenant: &TenantId, row: &SqliteRow) -> StoreResult<PolicySetVersion> {
-    let text = |name: &str| row.try_get::<String, _>(name).map_err(unavailable);
-    let schema_text: Option<String> = row.try_get("schema_text").map_err(unavailable)?;
-    let schema_format: Option<String> = row.try_get("schema_format").map_err(unavailable)?;
-    let schema = match (schema_format, schema_text) {
-        (Some(format), Some(text)) => {
-            Some((SchemaFormat::parse(&format).ok_or_else(|| corrupt("schema format"))?, text))
-        }
-        _ => None,
-    };
-    let version: i64 = row.try_get("version").map_err(unavailable)?;
-    Ok(PolicySetVersion {
-        tenant_id: tenant.clone(),
-        version: u64::try_from(version).map_err(|_| corrupt("policy version"))?,
-        content: PolicySetContent { policies: text("policies")?, schema, template_links: text("template_links")? },
-        created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
-        created_by: text("created_by")?,
-    })
-}
-
-fn to_i64(version: u64) -> StoreResult<i64> {
-    i64::try_from(version).map_err(|_| corrupt("policy version"))
-}
+use super::{SqliteStore, outbox, unavailable};
+use crate::rows::{self, Columns, entity_from_row, policy_history_from_row, policy_version_from_row, to_i64};
 
 #[async_trait]
 impl PolicyStore for SqliteStore {
@@ -42,16 +16,16 @@ impl PolicyStore for SqliteStore {
         content: &PolicySetContent,
         created_at: UnixTime,
         created_by: &str,
+        events: &[Event],
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write_tx().await?;
         let next: i64 =
             sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 AS next FROM policy_sets WHERE tenant_id = ?")
                 .bind(tenant.as_str())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(unavailable)?
-                .try_get("next")
-                .map_err(unavailable)?;
+                .int("next")?;
         sqlx::query(
             "INSERT INTO policy_sets (tenant_id, version, policies, schema_text, schema_format, template_links, \
              created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -67,8 +41,9 @@ impl PolicyStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        outbox::append(&mut tx, &rows::about_version(events, next)).await?;
         tx.commit().await.map_err(unavailable)?;
-        u64::try_from(next).map_err(|_| corrupt("policy version"))
+        rows::to_u64(next, "policy version")
     }
 
     async fn latest_policy_set(&self, tenant: &TenantId) -> StoreResult<Option<PolicySetVersion>> {
@@ -77,7 +52,7 @@ impl PolicyStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        row.map(|r| version_from_row(tenant, &r)).transpose()
+        row.map(|r| policy_version_from_row(tenant, &r)).transpose()
     }
 
     async fn policy_set(&self, tenant: &TenantId, version: u64) -> StoreResult<Option<PolicySetVersion>> {
@@ -87,7 +62,7 @@ impl PolicyStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        row.map(|r| version_from_row(tenant, &r)).transpose()
+        row.map(|r| policy_version_from_row(tenant, &r)).transpose()
     }
 
     async fn list_policy_versions(&self, tenant: &TenantId) -> StoreResult<Vec<(u64, UnixTime, String)>> {
@@ -98,16 +73,7 @@ impl PolicyStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                let version: i64 = row.try_get("version").map_err(unavailable)?;
-                Ok((
-                    u64::try_from(version).map_err(|_| corrupt("policy version"))?,
-                    UnixTime(row.try_get("created_at").map_err(unavailable)?),
-                    row.try_get("created_by").map_err(unavailable)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(policy_history_from_row).collect()
     }
 
     async fn entities(&self, tenant: &TenantId) -> StoreResult<(u64, Vec<StoredEntity>)> {
@@ -117,9 +83,8 @@ impl PolicyStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?
-            .map(|row| row.try_get("version"))
-            .transpose()
-            .map_err(unavailable)?;
+            .map(|row| row.int("version"))
+            .transpose()?;
         let rows = sqlx::query(
             "SELECT entity_type, entity_id, body FROM policy_entities WHERE tenant_id = ? \
              ORDER BY entity_type, entity_id",
@@ -129,18 +94,8 @@ impl PolicyStore for SqliteStore {
         .await
         .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        let entities = rows
-            .iter()
-            .map(|row| {
-                Ok(StoredEntity {
-                    entity_type: row.try_get("entity_type").map_err(unavailable)?,
-                    entity_id: row.try_get("entity_id").map_err(unavailable)?,
-                    json: row.try_get("body").map_err(unavailable)?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let version = u64::try_from(version.unwrap_or(0)).map_err(|_| corrupt("entity version"))?;
-        Ok((version, entities))
+        let entities = rows.iter().map(entity_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok((rows::to_u64(version.unwrap_or(0), "entity version")?, entities))
     }
 
     async fn write_entities(
@@ -148,8 +103,9 @@ impl PolicyStore for SqliteStore {
         tenant: &TenantId,
         upserts: &[StoredEntity],
         deletes: &[(String, String)],
+        events: &[Event],
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write_tx().await?;
         for entity in upserts {
             sqlx::query(
                 "INSERT INTO policy_entities (tenant_id, entity_type, entity_id, body) VALUES (?, ?, ?, ?) \
@@ -180,9 +136,9 @@ impl PolicyStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(unavailable)?
-        .try_get("version")
-        .map_err(unavailable)?;
+        .int("version")?;
+        outbox::append(&mut tx, &rows::about_version(events, version)).await?;
         tx.commit().await.map_err(unavailable)?;
-        u64::try_from(version).map_err(|_| corrupt("entity version"))
+        rows::to_u64(version, "entity version")
     }
 }

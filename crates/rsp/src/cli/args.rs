@@ -36,6 +36,11 @@ pub enum Command {
     Entities(EntitiesCommand),
     /// Measure throughput and latency of the token, introspection and decision endpoints.
     Loadtest(LoadtestArgs),
+    /// Apply pending database migrations and exit (safe to run from many replicas at once).
+    Migrate(ServeArgs),
+    /// Read a tenant's audit trail through the admin API.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -55,6 +60,9 @@ pub struct ServeArgs {
     /// Operations listener (metrics, health) [env: RSP_OPS_LISTEN] [default: 127.0.0.1:9090]
     #[arg(long, value_name = "ADDR")]
     pub ops_listen: Option<std::net::SocketAddr>,
+    /// What this process runs [env: RSP_ROLE] [default: all]
+    #[arg(long, value_enum)]
+    pub role: Option<crate::config::Role>,
 }
 
 /// How the admin commands reach and authenticate to the server.
@@ -293,6 +301,51 @@ pub enum EntitiesCommand {
         #[command(flatten)]
         connection: Connection,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show a page of the trail, newest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// Records stored before this position (the `next_cursor` of the previous page).
+        #[arg(long)]
+        before: Option<u64>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Follow the trail live, one JSON record per line, oldest first.
+    Tail {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// Start after this position instead of at the newest record.
+        #[arg(long)]
+        after: Option<u64>,
+        /// Stop after printing this many records (default: follow until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// Filters shared by the audit commands; all given ones must match.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuditFilter {
+    /// An event kind such as `token.revoked`.
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub actor: Option<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
 }
 
 #[cfg(test)]

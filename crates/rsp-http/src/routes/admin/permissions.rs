@@ -26,6 +26,7 @@ pub fn action_name(method: &Method, route: &str) -> Option<&'static str> {
         ("POST", "/tenants/{tenant}/policies/validate") => "policy.validate",
         ("GET", "/tenants/{tenant}/entities") => "entity.read",
         ("PUT" | "DELETE", "/tenants/{tenant}/entities") => "entity.write",
+        ("GET", "/tenants/{tenant}/audit") => "audit.read",
         _ => return None,
     };
     Some(name)

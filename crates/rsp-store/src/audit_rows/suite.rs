@@ -1,0 +1,127 @@
+//! The audit trail's contract, checked the same way against both engines through [`audit_suite!`].
+
+use rsp_core::TenantId;
+use rsp_core::event::{Event, EventKind, Priority};
+use rsp_core::ports::{AuditCursor, AuditQuery, AuditStore};
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+fn event(tenant_id: &str, kind: EventKind, actor: &str, subject: &str, at_ms: i64) -> Event {
+    let mut event = Event::new(tenant(tenant_id), kind, Priority::Normal).actor(actor).subject(subject);
+    event.occurred_at_ms = at_ms;
+    event
+}
+
+fn page(limit: u32) -> AuditQuery {
+    AuditQuery { limit, ..AuditQuery::default() }
+}
+
+fn ids(records: &[rsp_core::ports::AuditRecord]) -> Vec<String> {
+    records.iter().map(|r| r.event.id.to_string()).collect()
+}
+
+fn ids_of(events: &[&Event]) -> Vec<String> {
+    events.iter().map(|e| e.id.to_string()).collect()
+}
+
+pub(crate) async fn appending_skips_stored_ids(store: impl AuditStore) {
+    let [a, b, c] = [1, 2, 3].map(|at| event("acme", EventKind::TOKEN_ISSUED, "c1", "j", at));
+    assert_eq!(store.append_audit(&[a.clone(), b.clone()]).await.unwrap(), 2);
+    assert_eq!(store.append_audit(&[b.clone(), c.clone()]).await.unwrap(), 1);
+    assert_eq!(store.append_audit(&[]).await.unwrap(), 0);
+    let d = event("acme", EventKind::TOKEN_ISSUED, "c1", "j", 4);
+    assert_eq!(store.append_audit(&[d.clone(), d.clone()]).await.unwrap(), 1, "a batch repeating an id");
+    let trail = store.query_audit(&tenant("acme"), &page(10)).await.unwrap();
+    assert_eq!(ids(&trail), ids_of(&[&d, &c, &b, &a]));
+}
+
+pub(crate) async fn records_round_trip_whole(store: impl AuditStore) {
+    let mut full = event("acme", EventKind::CLIENT_UPDATED, "admin", "c9", 7);
+    full.request_id = Some("req-1".into());
+    full.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+    full.data = serde_json::json!({"changed": ["scopes"], "count": 2});
+    let bare = Event::new(tenant("acme"), EventKind::KEY_ROTATED, Priority::Critical);
+    store.append_audit(&[full.clone(), bare.clone()]).await.unwrap();
+    let trail = store.query_audit(&tenant("acme"), &page(10)).await.unwrap();
+    assert_eq!(trail.iter().map(|r| r.event.clone()).collect::<Vec<_>>(), vec![bare, full]);
+    assert!(trail[0].seq > trail[1].seq);
+}
+
+pub(crate) async fn cursors_page_both_ways_within_a_tenant(store: impl AuditStore) {
+    let events: Vec<Event> = (0..5).map(|i| event("acme", EventKind::TOKEN_ISSUED, "c1", "j", i)).collect();
+    store.append_audit(&events[..3]).await.unwrap();
+    store.append_audit(&[event("other", EventKind::TOKEN_ISSUED, "c1", "j", 0)]).await.unwrap();
+    store.append_audit(&events[3..]).await.unwrap();
+    let acme = tenant("acme");
+
+    let newest = store.query_audit(&acme, &page(2)).await.unwrap();
+    assert_eq!(ids(&newest), ids_of(&[&events[4], &events[3]]));
+    let back = AuditQuery { cursor: Some(AuditCursor::Before(newest[1].seq)), ..page(2) };
+    let older = store.query_audit(&acme, &back).await.unwrap();
+    assert_eq!(ids(&older), ids_of(&[&events[2], &events[1]]));
+    let tail = AuditQuery { cursor: Some(AuditCursor::After(older[1].seq)), ..page(10) };
+    let after = store.query_audit(&acme, &tail).await.unwrap();
+    assert_eq!(ids(&after), ids_of(&[&events[2], &events[3], &events[4]]), "oldest first, other tenant left out");
+    let end = AuditQuery { cursor: Some(AuditCursor::After(u64::MAX)), ..page(10) };
+    assert!(store.query_audit(&acme, &end).await.unwrap().is_empty());
+    let start = AuditQuery { cursor: Some(AuditCursor::Before(u64::MAX)), ..page(10) };
+    assert_eq!(store.query_audit(&acme, &start).await.unwrap().len(), 5);
+    assert_eq!(store.query_audit(&tenant("other"), &page(10)).await.unwrap().len(), 1);
+    assert!(store.query_audit(&tenant("nobody"), &page(10)).await.unwrap().is_empty());
+}
+
+pub(crate) async fn filters_are_combined(store: impl AuditStore) {
+    let issued_c1 = event("acme", EventKind::TOKEN_ISSUED, "c1", "j1", 1_000);
+    let issued_c2 = event("acme", EventKind::TOKEN_ISSUED, "c2", "j2", 2_000);
+    let revoked_c1 = event("acme", EventKind::TOKEN_REVOKED, "c1", "j1", 3_000);
+    let late_c1 = event("acme", EventKind::TOKEN_ISSUED, "c1", "j3", 4_000);
+    store.append_audit(&[issued_c1.clone(), issued_c2.clone(), revoked_c1.clone(), late_c1.clone()]).await.unwrap();
+    let acme = tenant("acme");
+    let find = |query: AuditQuery| {
+        let store = &store;
+        let acme = &acme;
+        async move { ids(&store.query_audit(acme, &AuditQuery { limit: 10, ..query }).await.unwrap()) }
+    };
+
+    let kind = || Some(EventKind::TOKEN_ISSUED.as_str().to_owned());
+    assert_eq!(find(AuditQuery { kind: kind(), ..page(0) }).await, ids_of(&[&late_c1, &issued_c2, &issued_c1]));
+    let c1_issued = AuditQuery { kind: kind(), actor: Some("c1".into()), ..page(0) };
+    assert_eq!(find(c1_issued).await, ids_of(&[&late_c1, &issued_c1]));
+    assert_eq!(find(AuditQuery { subject: Some("j1".into()), ..page(0) }).await, ids_of(&[&revoked_c1, &issued_c1]));
+    let window = AuditQuery { since_ms: Some(2_000), until_ms: Some(4_000), ..page(0) };
+    assert_eq!(find(window).await, ids_of(&[&revoked_c1, &issued_c2]), "since inclusive, until exclusive");
+    let nothing = AuditQuery { kind: kind(), actor: Some("c2".into()), subject: Some("j1".into()), ..page(0) };
+    assert!(find(nothing).await.is_empty());
+}
+
+pub(crate) async fn pages_are_capped(store: impl AuditStore) {
+    let events: Vec<Event> = (0..1005).map(|i| event("acme", EventKind::TOKEN_ISSUED, "c1", "j", i)).collect();
+    assert_eq!(store.append_audit(&events).await.unwrap(), 1005);
+    assert_eq!(store.query_audit(&tenant("acme"), &page(u32::MAX)).await.unwrap().len(), 1000);
+    assert!(store.query_audit(&tenant("acme"), &page(0)).await.unwrap().is_empty());
+}
+
+/// One `#[tokio::test]` per suite function, each on a fresh store from `$fresh` (see `bus_suite!`).
+macro_rules! audit_suite {
+    ($fresh:path) => {
+        $crate::audit_rows::suite::audit_suite!(@tests $fresh;
+            appending_skips_stored_ids,
+            records_round_trip_whole,
+            cursors_page_both_ways_within_a_tenant,
+            filters_are_combined,
+            pages_are_capped,
+        );
+    };
+    (@tests $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::sql_bus::suite::isolated($fresh().await, $crate::audit_rows::suite::$name).await;
+            }
+        )*
+    };
+}
+
+pub(crate) use audit_suite;

@@ -1,0 +1,168 @@
+//! The PostgreSQL adapter: the store of a scaled-out deployment, where several instances share one
+//! primary and, optionally, read replicas.
+//!
+//! # Which reads may go to a replica
+//! Replicas lag the primary, so a read goes to one (round-robin) only when staleness is harmless:
+//! - the read is one that tolerates lag: tenants, clients, published keys, policy versions and entities
+//!   (every one of them is also cached in process for seconds, so a few hundred milliseconds more of lag
+//!   changes nothing), and
+//! - [`rsp_core::context::replica_read_allowed`] says so: outside a request, or in a request that has not
+//!   written yet. Every write calls [`rsp_core::context::note_write`], so a request reads its own writes.
+//!
+//! Reads that decide security stay on the primary whatever the context: `is_revoked` (a revocation must be
+//! effective everywhere at once) and `count_published_keys` (the key gauge, read rarely). Writes, and the
+//! reads inside a write's transaction, always use the primary.
+
+mod accounts;
+mod audit;
+mod events;
+mod keys;
+mod options;
+mod outbox;
+mod policy;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use rsp_core::context::{note_write, replica_read_allowed};
+use rsp_core::ports::{Health, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+pub use events::PgEventBus;
+pub use options::{PostgresError, PostgresOptions, redact};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Storage in PostgreSQL, with optional read replicas. Cloning shares the pools.
+#[derive(Clone)]
+pub struct PostgresStore {
+    primary: PgPool,
+    replicas: Arc<[PgPool]>,
+    /// Round-robin position over `replicas`.
+    next_replica: Arc<AtomicUsize>,
+    /// The primary's options, kept to open the dedicated migration connection.
+    migration_options: PgConnectOptions,
+    schema: Option<String>,
+}
+
+impl PostgresStore {
+    /// Opens the pools (replicas lazily, so a replica that is down does not stop start-up) and, when
+    /// `run_migrations` is set, brings the schema up to date.
+    pub async fn connect(options: &PostgresOptions) -> Result<Self, PostgresError> {
+        let primary_options = options.connect_options(&options.url)?;
+        let store = Self {
+            primary: pool_options(options)
+                .connect_with(primary_options.clone())
+                .await
+                .map_err(|e| PostgresError::Unavailable(e.to_string()))?,
+            replicas: options
+                .replica_urls
+                .iter()
+                .map(|url| Ok(pool_options(options).connect_lazy_with(options.connect_options(url)?)))
+                .collect::<Result<Vec<_>, PostgresError>>()?
+                .into(),
+            next_replica: Arc::new(AtomicUsize::new(0)),
+            migration_options: primary_options,
+            schema: options.schema.clone(),
+        };
+        if options.run_migrations {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations (creating the schema first when one is configured).
+    ///
+    /// Safe when several instances start at once: sqlx's migrator holds a PostgreSQL advisory lock, keyed
+    /// by the database name, while it runs, so one instance migrates and the others then find nothing to
+    /// do. The lock is per database, not per schema, so migrations of different schemas of one database
+    /// also take turns. It runs on a one-connection pool of its own, closed afterwards: a failed migration
+    /// leaves the lock held by its session, and closing the session is what releases it.
+    pub async fn migrate(&self) -> Result<(), PostgresError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.migration_options.clone())
+            .await
+            .map_err(|e| PostgresError::Unavailable(e.to_string()))?;
+        let result = self.migrate_on(&pool).await;
+        // Closing also releases the advisory lock if the migration failed while holding it.
+        pool.close().await;
+        result
+    }
+
+    async fn migrate_on(&self, connection: &PgPool) -> Result<(), PostgresError> {
+        if let Some(schema) = &self.schema {
+            let statement = format!("CREATE SCHEMA IF NOT EXISTS {}", options::quoted_schema(schema)?);
+            if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(connection).await {
+                // Two instances creating the schema at once: one of them meets the other's catalog row.
+                if !is_unique_violation(&error) {
+                    return Err(PostgresError::Migration(error.to_string()));
+                }
+            }
+        }
+        MIGRATOR.run(connection).await.map_err(|e| PostgresError::Migration(e.to_string()))
+    }
+
+    /// The primary's pool: every write, and the reads that must see the latest state.
+    pub(crate) fn primary(&self) -> &PgPool {
+        &self.primary
+    }
+
+    /// A transaction on the primary for a change (and its outbox events); later reads of the request go to
+    /// the primary too.
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        note_write();
+        self.primary.begin().await.map_err(crate::rows::db_error)
+    }
+
+    /// The pool for a read that tolerates replica lag (see the module documentation).
+    fn reader(&self) -> &PgPool {
+        if self.replicas.is_empty() || !replica_read_allowed() {
+            return &self.primary;
+        }
+        let turn = self.next_replica.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        self.replicas.get(turn).unwrap_or(&self.primary)
+    }
+
+    /// Closes every pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.primary.close().await;
+        for replica in self.replicas.iter() {
+            replica.close().await;
+        }
+    }
+}
+
+/// By hand, because the driver's connection options print the password.
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("primary", &self.primary)
+            .field("replicas", &self.replicas.len())
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pool_options(options: &PostgresOptions) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .min_connections(options.min_connections)
+        .acquire_timeout(options.acquire_timeout)
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Health for PostgresStore {
+    /// The primary only: a lagging or absent replica degrades reads but does not make the instance unfit.
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.primary).await.map_err(crate::rows::db_error)?;
+        Ok(())
+    }
+}
