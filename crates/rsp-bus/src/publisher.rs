@@ -244,3 +244,15 @@ impl EventHandler for ForwardHandler {
         self.target.publish(std::slice::from_ref(event)).await.map_err(|e| HandlerError::Transient(e.to_string()))
     }
 }
+
+/// The use cases' [`EventSink`](rsp_core::bus::EventSink): an event waits only for room in the queue. A
+/// closed publisher (shutdown) can no longer take events; the event is logged by kind and id and dropped.
+#[async_trait::async_trait]
+impl rsp_core::bus::EventSink for Publisher {
+    async fn emit(&self, event: Event) {
+        let (kind, id) = (event.kind.clone(), event.id.clone());
+        if let Err(error) = self.publish(event).await {
+            tracing::warn!(kind = kind.as_str(), id = %id, %error, "event not recorded");
+        }
+    }
+}

@@ -15,4 +15,4 @@ pub mod metrics;
 pub mod router;
 pub mod routes;
 
-pub use router::{AppState, OpsState, ops_router, router};
+pub use router::{AppState, OpsState, Surfaces, ops_router, router, router_for};

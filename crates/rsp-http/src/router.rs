@@ -42,12 +42,42 @@ impl std::fmt::Debug for OpsState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The public listener: OAuth endpoints per tenant and the admin API.
+/// Which groups of public routes a process serves: a process of `--role auth` serves no decisions, one of
+/// `--role policy` no OAuth endpoints, a worker none at all. Every group keeps its paths whichever process
+/// serves it, so a load balancer routes by path prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Surfaces {
+    /// Discovery, JWKS and the OAuth endpoints under `/t/{tenant}/`.
+    pub oauth: bool,
+    /// `/admin/v1`.
+    pub admin: bool,
+    /// The decision API.
+    pub decision: bool,
+}
+
+impl Surfaces {
+    pub const ALL: Self = Self { oauth: true, admin: true, decision: true };
+    pub const NONE: Self = Self { oauth: false, admin: false, decision: false };
+}
+
+/// The public listener: OAuth endpoints per tenant, the admin API and the decision API.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .merge(routes::oauth::routes())
-        .merge(routes::admin::routes())
-        .merge(routes::decision::routes())
+    router_for(state, Surfaces::ALL)
+}
+
+/// The public listener serving only `surfaces`; paths of the others answer 404 like any unknown path.
+pub fn router_for(state: AppState, surfaces: Surfaces) -> Router {
+    let mut routes = Router::new();
+    if surfaces.oauth {
+        routes = routes.merge(routes::oauth::routes());
+    }
+    if surfaces.admin {
+        routes = routes.merge(routes::admin::routes());
+    }
+    if surfaces.decision {
+        routes = routes.merge(routes::decision::routes());
+    }
+    let routes = routes
         .fallback(|| async { ApiError::not_found("resource") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")

@@ -1,5 +1,6 @@
 //! Admin use cases: tenants, clients and keys. The HTTP admin API and the CLI are thin layers over these.
 
+use rsp_core::cache::{CacheKind, Invalidation};
 use rsp_core::{
     Client, ClientId, ClientKind, Event, EventKind, GrantType, Priority, ScopeSet, Secret, SigningAlgorithm, Tenant,
     TenantId,
@@ -7,6 +8,7 @@ use rsp_core::{
 use serde::Serialize;
 use serde_json::json;
 
+use crate::client_cache::tenant_prefix;
 use crate::crypto::random_token;
 use crate::{AdminError, AuthService};
 
@@ -110,6 +112,7 @@ impl AuthService {
         }));
         self.store.create_tenant(&tenant, &key, &[created]).await?;
         self.keys.invalidate(&id);
+        self.forget_signing_keys(&id).await?;
         tracing::info!(tenant = %id, "tenant created");
         Ok(tenant)
     }
@@ -146,8 +149,9 @@ impl AuthService {
             return Err(AdminError::Conflict("the default tenant cannot be deleted".into()));
         }
         self.store.delete_tenant(&tenant.id, &[tenant_event(EventKind::TENANT_DELETED, &tenant)]).await?;
+        // Invalidate everywhere first, then drop this replica's own state (see `forget_revocation`).
+        self.forget_tenant(&tenant.id).await?;
         self.keys.invalidate(&tenant.id);
-        self.clients.forget_tenant(&tenant.id);
         self.verified.clear();
         tracing::info!(tenant = %tenant.id, "tenant deleted");
         Ok(())
@@ -186,6 +190,8 @@ impl AuthService {
             updated_at: now,
         };
         self.store.create_client(&client, &[client_event(EventKind::CLIENT_CREATED, &client)]).await?;
+        // Ids are random, so no replica should hold a negative entry for this one; dropping it is cheap.
+        self.forget_client(&client.tenant_id, &client.client_id).await?;
         tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client created");
         Ok((client, secret))
     }
@@ -229,7 +235,7 @@ impl AuthService {
         validate_client_shape(client.kind, &client.grant_types)?;
         client.updated_at = self.clock.now();
         self.store.update_client(&client, &[client_event(EventKind::CLIENT_UPDATED, &client)]).await?;
-        self.clients.forget(&client.tenant_id, &client.client_id);
+        self.forget_client(&client.tenant_id, &client.client_id).await?;
         Ok(client)
     }
 
@@ -238,7 +244,7 @@ impl AuthService {
         let deleted = Event::new(client.tenant_id.clone(), EventKind::CLIENT_DELETED, Priority::High)
             .subject(client.client_id.as_str());
         self.store.delete_client(&client.tenant_id, &client.client_id, &[deleted]).await?;
-        self.clients.forget(&client.tenant_id, &client.client_id);
+        self.forget_client(&client.tenant_id, &client.client_id).await?;
         Ok(())
     }
 
@@ -255,7 +261,7 @@ impl AuthService {
         let rotated = Event::new(client.tenant_id.clone(), EventKind::CLIENT_SECRET_ROTATED, Priority::High)
             .subject(client.client_id.as_str());
         self.store.update_client(&client, &[rotated]).await?;
-        self.clients.forget(&client.tenant_id, &client.client_id);
+        self.forget_client(&client.tenant_id, &client.client_id).await?;
         tracing::info!(tenant = %client.tenant_id, client = %client.client_id, "client secret rotated");
         Ok((client, secret))
     }
@@ -286,8 +292,33 @@ impl AuthService {
             .data(json!({"alg": key.alg.as_str()}));
         self.store.rotate_key(&key, self.clock.now(), ROTATION_LEEWAY_SECS, &[rotated]).await?;
         self.keys.invalidate(&tenant.id);
+        self.forget_signing_keys(&tenant.id).await?;
         tracing::info!(tenant = %tenant.id, kid = %key.kid, "signing key rotated");
         self.list_keys(tenant.id.as_str()).await
+    }
+}
+
+impl AuthService {
+    /// After a rotation (or a tenant's creation, in case its id was used before): every replica parses
+    /// the tenant's keys again.
+    async fn forget_signing_keys(&self, tenant: &TenantId) -> Result<(), AdminError> {
+        let invalidation = Invalidation::key(CacheKind::SigningKeys, tenant.as_str());
+        self.cache.invalidate(invalidation).await.map_err(|e| AdminError::Internal(e.to_string()))
+    }
+
+    /// After a tenant's deletion: every replica drops its key set, its clients and its revocation state;
+    /// the revocation notice also empties every replica's verified tokens.
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<(), AdminError> {
+        let prefix = tenant_prefix(tenant);
+        let invalidations = [
+            Invalidation::key(CacheKind::SigningKeys, tenant.as_str()),
+            Invalidation::prefix(CacheKind::Client, prefix.clone()),
+            Invalidation::prefix(CacheKind::Revocation, prefix),
+        ];
+        for invalidation in invalidations {
+            self.cache.invalidate(invalidation).await.map_err(|e| AdminError::Internal(e.to_string()))?;
+        }
+        Ok(())
     }
 }
 

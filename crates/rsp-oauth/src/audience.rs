@@ -123,6 +123,10 @@ impl crate::AuthService {
     /// Narrows `requested` to the scopes the tenant's policies permit, when they govern scope requests
     /// (RFC 6749 §3.3 lets the server grant fewer scopes than asked; the response then says which). A
     /// request left with nothing it asked for is refused.
+    ///
+    /// `rsp:admin` is not asked about: what an admin token may do is decided per call by the admin
+    /// permissions (Cedar policies of the default tenant), and operators must be able to get one to repair
+    /// things while the policy service is down (`--role auth` asks it over the network).
     pub(crate) async fn permitted_scopes(
         &self,
         tenant: &TenantId,
@@ -133,6 +137,9 @@ impl crate::AuthService {
         let Some(gate) = &self.scope_gate else {
             return Ok(requested);
         };
+        if requested.iter().any(|scope| scope.as_str() == ADMIN_SCOPE) {
+            return Ok(requested);
+        }
         let mut permitted = Vec::new();
         for scope in requested.iter() {
             match gate.permits_scope(tenant, &client.client_id, scope.as_str(), audience).await? {

@@ -33,18 +33,21 @@ impl AuthService {
         let claims = match self.verified.get(token, now) {
             Some(claims) => claims,
             None => {
-                let keys = self.keys.for_tenant(tenant).await.map_err(|e| match e {
+                let keys = self.keys.for_token(tenant, token).await.map_err(|e| match e {
                     OAuthError::UnknownTenant => BearerError::InvalidToken,
                     other => BearerError::Internal(other),
                 })?;
                 let claims = token::verify(&keys, token, &self.issuers.issuer(tenant), now, 0)
                     .map_err(|_| BearerError::InvalidToken)?;
                 let jti = claims.token_id().ok_or(BearerError::InvalidToken)?;
-                if self.store.is_revoked(tenant, &jti).await.map_err(OAuthError::from)? {
+                // Read before the revocation check, so a revocation that lands meanwhile keeps this
+                // answer out of the cache.
+                let generation = self.verified.generation();
+                if self.is_revoked(tenant, &jti).await? {
                     return Err(BearerError::InvalidToken);
                 }
                 let claims = Arc::new(claims);
-                self.verified.insert(token, claims.clone());
+                self.verified.insert(token, claims.clone(), generation);
                 claims
             }
         };

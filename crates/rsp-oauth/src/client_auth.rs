@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rsp_core::{Client, ClientId, ClientKind, Secret, TenantId};
+use rsp_core::{Client, ClientKind, Secret, TenantId};
 
 use crate::{AuthService, OAuthError};
 
@@ -66,20 +66,5 @@ impl AuthService {
                 }
             }
         }
-    }
-
-    async fn lookup_client(&self, tenant: &TenantId, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
-        let Ok(id) = ClientId::parse(id) else {
-            return Ok(None);
-        };
-        let now = self.clock.now();
-        if let Some(client) = self.clients.get(tenant, &id, now) {
-            return Ok(Some(client));
-        }
-        let client = self.store.get_client(tenant, &id).await?.map(Arc::new);
-        if let Some(client) = &client {
-            self.clients.insert(client.clone(), now);
-        }
-        Ok(client)
     }
 }

@@ -1,6 +1,7 @@
 //! The errors of the OAuth and admin use cases. `rsp-http` turns them into responses in one place.
 
 use rsp_core::StoreError;
+use rsp_core::cache::CacheError;
 
 /// An RFC 6749 §5.2 error (plus the RFC 7009 and RFC 8707 codes), or an internal failure.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,13 @@ impl OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// The cache refuses only keys it cannot hold, which the use cases never build: a bug, not the caller's.
+impl From<CacheError> for OAuthError {
+    fn from(error: CacheError) -> Self {
         Self::Internal(error.to_string())
     }
 }

@@ -56,7 +56,7 @@ impl AuthService {
         let Some(jti) = claims.token_id() else {
             return Ok(None);
         };
-        if self.store.is_revoked(tenant, &jti).await? {
+        if self.is_revoked(tenant, &jti).await? {
             return Ok(None);
         }
         Ok(Some(claims))
@@ -70,9 +70,11 @@ impl AuthService {
         credentials: &ClientCredentials,
         params: &'p FormParams,
     ) -> Result<(Arc<TenantKeys>, Arc<Client>, &'p str), OAuthError> {
-        let keys = self.keys.for_tenant(tenant).await?;
+        // An unknown tenant is refused before the client is looked at.
+        self.keys.for_tenant(tenant).await?;
         let caller = self.authenticate_client(tenant, credentials).await?;
-        Ok((keys, caller, params.require("token")?))
+        let token = params.require("token")?;
+        Ok((self.keys.for_token(tenant, token).await?, caller, token))
     }
 
     /// The introspection endpoint.
@@ -105,7 +107,7 @@ impl AuthService {
         caller: &Client,
         token: &str,
     ) -> Result<Introspection, OAuthError> {
-        let keys = self.keys.for_tenant(tenant).await?;
+        let keys = self.keys.for_token(tenant, token).await?;
         self.introspect_with(tenant, &keys, caller, token).await
     }
 
@@ -118,10 +120,12 @@ impl AuthService {
         token: &str,
     ) -> Result<Introspection, OAuthError> {
         let Some(claims) = self.live_claims(tenant, keys, token).await? else {
+            self.emit_introspected(tenant, caller, None, false).await;
             return Ok(Introspection::inactive());
         };
         let visible =
             claims.client_id == caller.client_id.as_str() || caller.introspect_audiences.contains(&claims.aud);
+        self.emit_introspected(tenant, caller, Some(&claims.jti), visible).await;
         if !visible {
             return Ok(Introspection::inactive());
         }
@@ -142,7 +146,7 @@ impl AuthService {
     /// RFC 7009: invalid, unknown, expired or already revoked tokens are answered with success; a token
     /// issued to another client is refused and left untouched (§2.1).
     pub async fn revoke(&self, tenant: &TenantId, caller: &Client, token: &str) -> Result<(), OAuthError> {
-        let keys = self.keys.for_tenant(tenant).await?;
+        let keys = self.keys.for_token(tenant, token).await?;
         self.revoke_with(tenant, &keys, caller, token).await
     }
 
@@ -168,7 +172,7 @@ impl AuthService {
                 .subject(jti.as_str())
                 .data(serde_json::json!({"client_id": caller.client_id.as_str()}));
         self.store.revoke_token(tenant, &jti, rsp_core::UnixTime(claims.exp), &[revoked]).await?;
-        self.verified.clear();
+        self.forget_revocation(tenant, &jti).await?;
         tracing::info!(tenant = %tenant, "access token revoked");
         Ok(())
     }

@@ -1,8 +1,14 @@
 //! Each tenant's keys, loaded from the store, opened with the master key, and parsed once: the active
 //! signer, the verifiers of every published key, and the JWKS document ready to serve.
+//!
+//! Parsed sets stay in process (they hold private keys). A rotation on this replica drops the tenant's
+//! set at once; a rotation elsewhere reaches this replica as a [`CacheKind::SigningKeys`] invalidation
+//! notice (see [`crate::invalidation`]), and the 30 s reload bounds staleness if a notice is missed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+use rsp_core::cache::{CacheKind, Invalidation};
 
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
@@ -12,9 +18,12 @@ use crate::OAuthError;
 use crate::crypto::signing::{self, GeneratedKey};
 use crate::crypto::{KeySealer, TokenSigner};
 
-/// How long a loaded key set is trusted before it is read again, so a rotation made by another replica
-/// is picked up without coordination.
+/// How long a loaded key set is trusted before it is read again: the bound on serving an old set when a
+/// rotation's invalidation notice never arrived.
 const RELOAD_AFTER_SECS: i64 = 30;
+
+/// The shortest time between two reads of a tenant's keys caused by tokens naming an unknown key.
+pub const UNKNOWN_KID_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A verification key and the one algorithm it may be used with (RFC 8725 §3.1: never trust `alg`).
 pub struct Verifier {
@@ -39,6 +48,9 @@ pub struct TenantKeys {
     /// When this set must be read again: the reload interval or the moment a retired key stops
     /// being published, whichever comes first.
     valid_until: UnixTime,
+    /// When the set was read (monotonic), which limits re-reads for unknown key ids (see
+    /// [`KeyRing::for_token`]).
+    loaded_at: std::time::Instant,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -61,7 +73,14 @@ pub struct KeyRing {
     clock: Arc<dyn Clock>,
     sealer: KeySealer,
     access_token_ttl_secs: i64,
-    cache: RwLock<HashMap<TenantId, Arc<TenantKeys>>>,
+    cache: RwLock<Sets>,
+}
+
+/// The parsed sets, and a count of invalidations so a load that an invalidation overtook is not cached.
+#[derive(Default)]
+struct Sets {
+    by_tenant: HashMap<TenantId, Arc<TenantKeys>>,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -72,7 +91,7 @@ impl std::fmt::Debug for KeyRing {
 
 impl KeyRing {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, sealer: KeySealer, access_token_ttl_secs: i64) -> Self {
-        Self { store, clock, sealer, access_token_ttl_secs, cache: RwLock::new(HashMap::new()) }
+        Self { store, clock, sealer, access_token_ttl_secs, cache: RwLock::new(Sets::default()) }
     }
 
     /// Generates a key for `tenant` and seals its private half, ready to store.
@@ -105,18 +124,51 @@ impl KeyRing {
         {
             return Ok(keys);
         }
+        let epoch = self.cache.read().unwrap_or_else(|e| e.into_inner()).epoch;
         let keys = Arc::new(self.load(tenant, now).await?);
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone(), keys.clone());
+        let mut sets = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if sets.epoch == epoch {
+            sets.by_tenant.insert(tenant.clone(), keys.clone());
+        }
         Ok(keys)
+    }
+
+    /// The tenant's keys for verifying `token`. A token naming a key the cached set lacks was probably signed
+    /// after a rotation on another replica whose notice has not arrived yet (or that has no channel to send
+    /// it on): the set is read again, at most every [`UNKNOWN_KID_RELOAD_INTERVAL`] per tenant, so tokens
+    /// with made-up key ids cannot send every request to the store.
+    pub async fn for_token(&self, tenant: &TenantId, token: &str) -> Result<Arc<TenantKeys>, OAuthError> {
+        let keys = self.for_tenant(tenant).await?;
+        let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid) else {
+            return Ok(keys);
+        };
+        if keys.verifiers.contains_key(&kid) || keys.loaded_at.elapsed() < UNKNOWN_KID_RELOAD_INTERVAL {
+            return Ok(keys);
+        }
+        self.invalidate(tenant);
+        self.for_tenant(tenant).await
     }
 
     /// Drops the cached set so the next use reads the store (after a rotation or a tenant deletion).
     pub fn invalidate(&self, tenant: &TenantId) {
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        let mut sets = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        sets.by_tenant.remove(tenant);
+        sets.epoch = sets.epoch.wrapping_add(1);
+    }
+
+    /// Applies an invalidation notice: drops every set it names (keys are tenant ids). Notices of other
+    /// kinds leave the ring alone.
+    pub fn apply(&self, invalidation: &Invalidation) {
+        if invalidation.kind().is_some_and(|kind| kind != CacheKind::SigningKeys) {
+            return;
+        }
+        let mut sets = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        sets.by_tenant.retain(|tenant, _| !invalidation.affects(CacheKind::SigningKeys, tenant.as_str()));
+        sets.epoch = sets.epoch.wrapping_add(1);
     }
 
     fn cached(&self, tenant: &TenantId) -> Option<Arc<TenantKeys>> {
-        self.cache.read().unwrap_or_else(|e| e.into_inner()).get(tenant).cloned()
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).by_tenant.get(tenant).cloned()
     }
 
     async fn load(&self, tenant: &TenantId, now: UnixTime) -> Result<TenantKeys, OAuthError> {
@@ -149,7 +201,14 @@ impl KeyRing {
         }
         let jwks_json = serde_json::json!({ "keys": jwks }).to_string();
         let access_token_header = signer.encoded_header("at+jwt");
-        Ok(TenantKeys { signer, access_token_header, verifiers, jwks_json, valid_until })
+        Ok(TenantKeys {
+            signer,
+            access_token_header,
+            verifiers,
+            jwks_json,
+            valid_until,
+            loaded_at: std::time::Instant::now(),
+        })
     }
 }
 

@@ -1,12 +1,16 @@
-//! `AuthService`: the authorization server's use cases over the storage port, the key ring and a clock.
+//! `AuthService`: the authorization server's use cases over the storage port, the cache port, the event
+//! sink, the key ring and a clock.
 
 use std::sync::Arc;
 
+use rsp_cache::{CacheConfig, LocalCache};
+use rsp_core::bus::{EventSink, NoEvents};
+use rsp_core::cache::Cache;
 use rsp_core::ports::ScopeGate;
 use rsp_core::{Clock, Store, TenantId};
+use tokio::sync::watch;
 
 use crate::client_auth::ClientCredentials;
-use crate::client_cache::ClientCache;
 use crate::crypto::{MasterKey, SecretHasher};
 use crate::keyring::KeyRing;
 use crate::throttle::AuthThrottle;
@@ -22,11 +26,42 @@ pub struct TokenSettings {
     /// Failed client authentications per client id allowed within `throttle_window_secs`.
     pub throttle_max_failures: u32,
     pub throttle_window_secs: i64,
+    /// Share of introspections recorded as `token.introspected` events: 0 never, 1 always. Introspection
+    /// is a resource server's hot path, so by default only a sample reaches the audit trail.
+    pub introspection_audit_sample_rate: f64,
 }
 
 impl Default for TokenSettings {
     fn default() -> Self {
-        Self { access_token_ttl_secs: 600, throttle_max_failures: 10, throttle_window_secs: 60 }
+        Self {
+            access_token_ttl_secs: 600,
+            throttle_max_failures: 10,
+            throttle_window_secs: 60,
+            introspection_audit_sample_rate: 0.1,
+        }
+    }
+}
+
+/// Why [`TokenSettings`] cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("access_token_ttl_secs must be more than zero, got {0}")]
+    AccessTokenTtl(i64),
+    #[error("introspection_audit_sample_rate must be between 0 and 1, got {0}")]
+    SampleRate(f64),
+}
+
+impl TokenSettings {
+    /// Checks values a configuration file may get wrong. The service never panics on bad settings (a rate
+    /// outside 0..=1 is clamped), but start-up should refuse them.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.access_token_ttl_secs <= 0 {
+            return Err(SettingsError::AccessTokenTtl(self.access_token_ttl_secs));
+        }
+        if !(0.0..=1.0).contains(&self.introspection_audit_sample_rate) {
+            return Err(SettingsError::SampleRate(self.introspection_audit_sample_rate));
+        }
+        Ok(())
     }
 }
 
@@ -50,7 +85,12 @@ pub struct AuthService {
     pub(crate) settings: TokenSettings,
     pub(crate) throttle: AuthThrottle,
     pub(crate) verified: VerifiedTokens,
-    pub(crate) clients: ClientCache,
+    /// Clients and revocation state, shared with the other use cases of the process and, through the
+    /// adapter, with other replicas.
+    pub(crate) cache: Arc<dyn Cache>,
+    pub(crate) events: Arc<dyn EventSink>,
+    /// Dropped with the service, which ends the invalidation listener (see [`crate::invalidation`]).
+    pub(crate) alive: watch::Sender<()>,
     /// The tenant policies that may govern which scopes a client receives; `None` means registered
     /// scopes alone decide.
     pub(crate) scope_gate: Option<Arc<dyn ScopeGate>>,
@@ -82,9 +122,25 @@ impl AuthService {
             settings,
             throttle,
             verified: VerifiedTokens::default(),
-            clients: ClientCache::default(),
+            cache: default_cache(),
+            events: Arc::new(NoEvents),
+            alive: watch::Sender::new(()),
             scope_gate: None,
         }
+    }
+
+    /// Reads clients and revocation state through `cache` and hears its invalidations. Without this call
+    /// the service has a private in-process cache, right for a single replica. Call it before
+    /// [`AuthService::spawn_invalidation_listener`].
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Sends `token.issued` and sampled `token.introspected` events to `sink` (default: dropped).
+    pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = sink;
+        self
     }
 
     /// Lets tenant policies govern issuance (`Action::"RequestScope"`).
@@ -119,7 +175,8 @@ impl AuthService {
         match grant_type {
             "client_credentials" => {
                 let client = self.authenticate_client(tenant, credentials).await?;
-                let response = self.client_credentials(tenant, &keys, &client, params).await?;
+                let (response, claims) = self.client_credentials(tenant, &keys, &client, params).await?;
+                self.emit_issued(tenant, &claims, "client_credentials").await;
                 Ok((response, "client_credentials"))
             }
             _ => Err(OAuthError::UnsupportedGrantType),
@@ -144,4 +201,11 @@ impl AuthService {
     pub(crate) fn hasher(&self) -> &SecretHasher {
         &self.hasher
     }
+}
+
+/// The cache of a service built without [`AuthService::with_cache`]: L1 only, default sizes.
+fn default_cache() -> Arc<dyn Cache> {
+    #[expect(clippy::expect_used, reason = "the default configuration is constant and valid; every test builds it")]
+    let cache = LocalCache::new(&CacheConfig::default()).expect("the default cache configuration is valid");
+    Arc::new(cache)
 }

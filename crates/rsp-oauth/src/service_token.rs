@@ -13,6 +13,9 @@ use crate::{AuthService, OAuthError};
 /// service's logs and audit records.
 pub const AUTH_SERVICE_ID: &str = "rsp-auth-service";
 
+/// The `grant_type` recorded in the `token.issued` event of these tokens, which no grant produced.
+const SERVICE_GRANT: &str = "service";
+
 impl AuthService {
     /// An access token of `tenant` for its decision API with scope `rsp:authorize`, and its lifetime in
     /// seconds.
@@ -30,6 +33,8 @@ impl AuthService {
             iat: now.0,
             exp: now.0 + ttl,
         };
-        Ok((token::mint(&keys, &claims)?, ttl))
+        let token = token::mint(&keys, &claims)?;
+        self.emit_issued(tenant, &claims, SERVICE_GRANT).await;
+        Ok((token, ttl))
     }
 }

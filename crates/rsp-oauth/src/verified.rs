@@ -1,8 +1,10 @@
 //! A cache of bearer tokens already verified, so the platform's own APIs (decisions above all) pay for a
 //! signature check and a revocation lookup once per token rather than once per request.
 //!
-//! An entry is trusted until the token's `exp`, and never across a revocation: any revocation on this
-//! instance empties the cache, so a revoked token is refused on the very next request.
+//! It stays in process (it holds parsed claims, keyed by the token text, which must never reach a shared
+//! store). An entry is trusted until the token's `exp`, and never across a revocation: a revocation on this
+//! instance empties the cache before the revoking request returns, and every revocation heard through the
+//! cache port's invalidation notices (another replica's, or a lagged channel) empties it too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -16,26 +18,84 @@ const CAPACITY: usize = 50_000;
 
 #[derive(Debug, Default)]
 pub struct VerifiedTokens {
-    entries: RwLock<HashMap<Box<str>, Arc<AccessClaims>>>,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Box<str>, Arc<AccessClaims>>,
+    /// Counts [`VerifiedTokens::clear`] calls, so a verification that started before a revocation cannot
+    /// store its (then stale) answer after the revocation emptied the cache.
+    generation: u64,
 }
 
 impl VerifiedTokens {
     /// The claims of `token` if it was verified before and has not expired at `now`.
     pub fn get(&self, token: &str, now: UnixTime) -> Option<Arc<AccessClaims>> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(token).filter(|claims| claims.exp > now.0).cloned()
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.entries.get(token).filter(|claims| claims.exp > now.0).cloned()
     }
 
-    pub fn insert(&self, token: &str, claims: Arc<AccessClaims>) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CAPACITY {
-            entries.clear();
+    /// The generation to hand to [`VerifiedTokens::insert`]: read it before checking revocation.
+    pub fn generation(&self) -> u64 {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).generation
+    }
+
+    /// Remembers `token` unless the cache was cleared since `generation` was read.
+    pub fn insert(&self, token: &str, claims: Arc<AccessClaims>, generation: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.generation != generation {
+            return;
         }
-        entries.insert(token.into(), claims);
+        if inner.entries.len() >= CAPACITY {
+            inner.entries.clear();
+        }
+        inner.entries.insert(token.into(), claims);
     }
 
-    /// Forgets everything: called on every revocation.
+    /// Forgets everything: called on every revocation, local or heard from another replica.
     pub fn clear(&self) {
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.entries.clear();
+        inner.generation = inner.generation.wrapping_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Arc<AccessClaims> {
+        Arc::new(AccessClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            client_id: "c".into(),
+            scope: None,
+            jti: "j".into(),
+            iat: 0,
+            exp,
+        })
+    }
+
+    #[test]
+    fn an_entry_lives_until_exp_and_not_across_a_clear() {
+        let cache = VerifiedTokens::default();
+        cache.insert("t", claims(10), cache.generation());
+        assert!(cache.get("t", UnixTime(9)).is_some());
+        assert!(cache.get("t", UnixTime(10)).is_none());
+        cache.clear();
+        assert!(cache.get("t", UnixTime(9)).is_none());
+    }
+
+    #[test]
+    fn a_verification_overtaken_by_a_clear_is_not_stored() {
+        let cache = VerifiedTokens::default();
+        let before = cache.generation();
+        cache.clear();
+        cache.insert("t", claims(10), before);
+        assert!(cache.get("t", UnixTime(1)).is_none());
+        cache.insert("t", claims(10), cache.generation());
+        assert!(cache.get("t", UnixTime(1)).is_some());
     }
 }

@@ -133,6 +133,11 @@ pub enum EngineError {
     /// entities being installed do not conform to the installed schema).
     #[error("the entities do not conform to the schema: {0}")]
     Entities(#[from] EntityError),
+    /// A loaded snapshot was not installed because the tenant was removed (an invalidation was heard)
+    /// after the load began: what it read may predate the change. The loader may still answer the one
+    /// decision it loaded for; the next one loads again.
+    #[error("the tenant was invalidated while its snapshot was loading")]
+    Superseded,
 }
 
 /// Which of a snapshot's two versions an [`EngineError::StaleVersion`] is about.

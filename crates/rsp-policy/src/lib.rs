@@ -1,6 +1,6 @@
 //! The policy decision engine of the Rust Security Platform, and the only crate that imports Cedar.
 //!
-//! It is pure: no HTTP, no SQL, no storage, no clock. Callers hand it text and JSON (a tenant's policy
+//! Its core is pure: no HTTP, no SQL, no storage, no clock. Callers hand it text and JSON (a tenant's policy
 //! document, its entities, a decision request) and get back Rust values; storage, HTTP and the admin API
 //! are wired to it elsewhere. Cedar's types stay inside: nothing public here names one, so the rest of
 //! the workspace depends on this API, not on Cedar's.
@@ -16,7 +16,7 @@
 //!   JSON entity format and checked against the schema; `upsert` and `delete` return a new store.
 //! - [`engine`]: [`PolicyEngine`] holds each tenant's current [`Snapshot`] (policies, schema,
 //!   entities and their two versions) and swaps it atomically, so a reload neither blocks nor tears a
-//!   decision. Versions only move forward.
+//!   decision. Versions only move forward, and a load that a removal overtook is not installed.
 //! - [`request`]: [`DecisionRequest`], parsed from JSON with errors that name the field; entity
 //!   references as [`EntityRef`] (`User::"alice"` or `{"type", "id"}`).
 //! - [`decision`]: [`authorize`] and [`authorize_batch`] give Cedar's [`Decision`] for one snapshot;
@@ -24,7 +24,9 @@
 //! - [`cache`]: [`DecisionCache`], keyed by tenant, both versions and the request's canonical bytes, so
 //!   a write can never be followed by a stale decision.
 //! - [`service`]: [`PolicyService`], the use cases over the storage port: validated, versioned writes
-//!   and cached decisions on the installed snapshot.
+//!   and cached decisions on the installed snapshot; change notices between replicas over the cache
+//!   port, with a periodic recheck against the store as the fallback that bounds staleness; sampled
+//!   `decision.denied` events for the event sink.
 //! - [`error`]: [`Diagnostic`], [`EntityError`], [`RequestError`], [`EngineError`].
 //!
 //! # Typical use
@@ -73,9 +75,9 @@ pub use cache::{CacheKey, CacheStats, DecisionCache};
 pub use compile::{CompiledPolicies, validate};
 pub use decision::{Decision, authorize, authorize_batch};
 pub use document::{PolicyDocument, Schema, SchemaSource, TemplateLink};
-pub use engine::{PolicyEngine, Snapshot};
+pub use engine::{LoadTicket, PolicyEngine, Snapshot};
 pub use entities::EntityStore;
 pub use entity_ref::{EntityRef, EntityRefError};
 pub use error::{Diagnostic, DiagnosticSource, EngineError, EntityError, RequestError, VersionKind};
 pub use request::DecisionRequest;
-pub use service::{PolicyService, PolicyServiceError};
+pub use service::{DEFAULT_SNAPSHOT_RECHECK, PolicyService, PolicyServiceError, SampleRateError};

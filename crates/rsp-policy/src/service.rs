@@ -1,17 +1,54 @@
 //! `PolicyService`: the policy decision point's use cases over the storage port. Writes are validated,
 //! stored as a new immutable version, then installed; decisions run on the installed snapshot, through
 //! the decision cache.
+//!
+//! # Several replicas on one database
+//! Each replica holds its own compiled snapshot per tenant, so a write on one must reach the others:
+//! - **Notices.** After every successful write (policy set put or rollback, entity upsert or delete,
+//!   tenant removal) the service calls [`Cache::invalidate`] with
+//!   `Invalidation::key(CacheKind::PolicySnapshot, "<tenant>")`: the bare tenant id, as for signing keys
+//!   (a `<tenant>/` prefix is understood too). [`PolicyService::spawn_invalidation_listener`] hears every
+//!   replica's notices and drops the tenant's snapshot and decisions, so its next decision reloads from
+//!   the store. The writer hears its own notice and reloads once too: one code path, one store read per
+//!   write. Loads that started before a notice are never installed after it (see [`crate::engine`]).
+//! - **Fallback.** Without a channel between replicas (no Redis), or when notices are lost, every
+//!   snapshot is re-checked against the store once per `snapshot_recheck` (default 2 s; see
+//!   `snapshots`).
+//!
+//! Staleness bound: no decision runs on a state older than `2 × snapshot_recheck` plus one store read,
+//! with or without notices, while the store answers (when it does not, the replica keeps deciding on
+//! what it has and logs it). With notices, a write is seen in about the channel's delivery time plus
+//! one store read.
+//!
+//! # Audit
+//! Denials of the decision API ([`PolicyService::authorize`], [`PolicyService::authorize_batch`]) become
+//! `decision.denied` events for the configured [`EventSink`], sampled; see `audit`. The scope gate of
+//! token issuance and the admin permission checks are not audited this way.
 
-use std::sync::Arc;
+mod audit;
+mod gates;
+mod snapshots;
 
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rsp_cache::{CacheConfig, LocalCache};
+use rsp_core::bus::EventSink;
+use rsp_core::cache::{Cache, CacheKind, Invalidation};
 use rsp_core::policy::{PolicySetContent, PolicySetVersion, SchemaFormat, StoredEntity};
 use rsp_core::{Clock, Event, EventKind, Priority, Store, StoreError, TenantId};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Mutex, broadcast, watch};
+use tokio::task::JoinHandle;
 
+use self::audit::DeniedAudit;
+pub use self::audit::SampleRateError;
+pub use self::snapshots::DEFAULT_SNAPSHOT_RECHECK;
+use self::snapshots::{Freshness, Snapshots};
 use crate::{
     CacheStats, Decision, DecisionCache, DecisionRequest, Diagnostic, DiagnosticSource, EngineError, EntityRef,
-    EntityStore, PolicyDocument, PolicyEngine, RequestError, SchemaSource, Snapshot, TemplateLink, validate,
+    EntityStore, PolicyDocument, RequestError, SchemaSource, Snapshot, TemplateLink, validate,
 };
 
 /// Why a policy use case failed.
@@ -41,10 +78,15 @@ impl From<StoreError> for PolicyServiceError {
 pub struct PolicyService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    engine: PolicyEngine,
-    cache: DecisionCache,
+    /// Installed snapshots and cached decisions, shared with background rechecks.
+    snapshots: Arc<Snapshots>,
+    /// Carries this replica's change notices to the others, and theirs to this one's listener.
+    cache: Arc<dyn Cache>,
+    audit: DeniedAudit,
     /// Serialises writes on this instance, so validation, storage and installation happen as one step.
     writes: Mutex<()>,
+    /// Never sent on: dropping it with the service ends the invalidation listeners.
+    alive: watch::Sender<()>,
 }
 
 impl std::fmt::Debug for PolicyService {
@@ -89,15 +131,75 @@ fn entity_diagnostic(message: String) -> Diagnostic {
     }
 }
 
+/// The cache of a service nobody gave one: this process only, so notices reach its own listener alone.
+fn process_cache() -> Arc<dyn Cache> {
+    #[expect(clippy::expect_used, reason = "the default cache configuration is valid (rsp-cache tests it)")]
+    let cache = LocalCache::new(&CacheConfig::default()).expect("the default cache configuration is valid");
+    Arc::new(cache)
+}
+
 impl PolicyService {
+    /// A service over `store`, caching about `cache_capacity` decisions, with a process-local cache port,
+    /// no event sink and the default snapshot recheck interval.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cache_capacity: usize) -> Self {
         Self {
+            snapshots: Arc::new(Snapshots::new(Arc::clone(&store), cache_capacity)),
             store,
             clock,
-            engine: PolicyEngine::new(),
-            cache: DecisionCache::new(cache_capacity),
+            cache: process_cache(),
+            audit: DeniedAudit::new(),
             writes: Mutex::new(()),
+            alive: watch::channel(()).0,
         }
+    }
+
+    /// The cache port that carries change notices between replicas (a `TwoLevelCache` when several
+    /// replicas share a database). Set it before [`Self::spawn_invalidation_listener`].
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Where `decision.denied` events go (default: nowhere, and none are built).
+    pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.audit = self.audit.with_sink(sink);
+        self
+    }
+
+    /// How long a snapshot is used before it is checked against the store again (default
+    /// [`DEFAULT_SNAPSHOT_RECHECK`]): the bound on staleness when change notices do not arrive. Zero
+    /// checks before every decision.
+    pub fn with_snapshot_recheck(self, interval: Duration) -> Self {
+        self.snapshots.set_recheck(interval);
+        self
+    }
+
+    /// The share of denied decisions recorded as `decision.denied` events: 1 (the default) all, 0 none.
+    pub fn set_denied_audit_sample_rate(&self, rate: f64) -> Result<(), SampleRateError> {
+        self.audit.set_rate(rate)
+    }
+
+    /// Starts the task that applies change notices heard on the cache port (this replica's and the
+    /// others'): a tenant's snapshot and decisions are dropped, every tenant's on a notice that names no
+    /// tenant or when the listener lagged and may have missed some. The task holds only a weak reference
+    /// and ends when the service is dropped. Call it on a tokio runtime, once per service.
+    pub fn spawn_invalidation_listener(self: &Arc<Self>) -> JoinHandle<()> {
+        // Subscribed before returning, so no notice sent after this call is missed.
+        let notices = self.cache.subscribe();
+        tokio::spawn(listen(notices, Arc::downgrade(self), self.alive.subscribe()))
+    }
+
+    /// Tells every replica (this one included) that the tenant's policies or entities changed. The write
+    /// is already stored, so a failure here is logged, not returned: the others catch up by rechecking.
+    async fn announce(&self, tenant: &TenantId) {
+        let invalidation = Invalidation::key(CacheKind::PolicySnapshot, tenant.as_str());
+        if let Err(error) = self.cache.invalidate(invalidation).await {
+            tracing::warn!(tenant = %tenant, %error, "policy change not announced; other replicas see it on recheck");
+        }
+    }
+
+    fn decisions(&self) -> &DecisionCache {
+        self.snapshots.decisions()
     }
 
     async fn require_tenant(&self, tenant: &TenantId) -> Result<(), PolicyServiceError> {
@@ -107,38 +209,29 @@ impl PolicyService {
         }
     }
 
-    /// The tenant's current snapshot, loaded from the store on first use.
+    /// The tenant's current snapshot: loaded from the store on first use (and after a change notice),
+    /// re-checked against it once per `snapshot_recheck`.
     pub async fn snapshot(&self, tenant: &TenantId) -> Result<Arc<Snapshot>, PolicyServiceError> {
-        if let Some(snapshot) = self.engine.snapshot(tenant) {
-            return Ok(snapshot);
+        if let Some(snapshot) = self.snapshots.engine().snapshot(tenant) {
+            match self.snapshots.freshness(&snapshot) {
+                Freshness::Fresh => return Ok(snapshot),
+                Freshness::Due => {
+                    self.snapshots.recheck_in_background(Arc::clone(&snapshot));
+                    return Ok(snapshot);
+                }
+                Freshness::Expired => match self.snapshots.recheck_expired(Arc::clone(&snapshot)).await {
+                    Ok(Some(snapshot)) => return Ok(snapshot),
+                    // The recheck (or a notice meanwhile) dropped it: load it as new below.
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(tenant = %tenant, %error, "policy snapshot recheck failed; deciding on it");
+                        return Ok(snapshot);
+                    }
+                },
+            }
         }
         self.require_tenant(tenant).await?;
-        let latest = self.store.latest_policy_set(tenant).await?;
-        let (entity_version, rows) = self.store.entities(tenant).await?;
-        let policies = match &latest {
-            Some(version) => validate(&document_of(&version.content)?)
-                .map_err(|d| PolicyServiceError::Internal(format!("stored policy set no longer compiles: {d:?}")))?,
-            None => crate::CompiledPolicies::empty(),
-        };
-        let json = rows
-            .iter()
-            .map(|row| serde_json::from_str::<Value>(&row.json))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PolicyServiceError::Internal(format!("stored entity: {e}")))?;
-        let entities = EntityStore::from_json(Value::Array(json), policies.schema())
-            .map_err(|e| PolicyServiceError::Internal(format!("stored entities: {e}")))?;
-        let policy_version = latest.map_or(0, |v| v.version);
-        let snapshot =
-            Snapshot::new(tenant.clone(), policies.clone(), policy_version, entities.clone(), entity_version)
-                .map_err(|e| PolicyServiceError::Internal(e.to_string()))?;
-        // Install what was read; a concurrent load may have won, which is as good.
-        if policy_version > 0 {
-            let _ = self.engine.install_policies(tenant, policies, policy_version);
-        }
-        if entity_version > 0 {
-            let _ = self.engine.install_entities(tenant, entities, entity_version);
-        }
-        Ok(self.engine.snapshot(tenant).unwrap_or_else(|| Arc::new(snapshot)))
+        self.snapshots.load(tenant).await
     }
 
     /// Checks a document without storing it: every diagnostic, including stored entities that would not
@@ -189,10 +282,13 @@ impl PolicyService {
             .data(rollback_of.map_or(Value::Null, |version| json!({"rollback_of": version})));
         let version =
             self.store.append_policy_set(tenant, &content_of(document), self.clock.now(), actor, &[changed]).await?;
-        match self.engine.install_policies(tenant, compiled, version) {
-            Ok(_) | Err(EngineError::StaleVersion { .. }) => {}
-            Err(error) => return Err(PolicyServiceError::Internal(error.to_string())),
-        }
+        // Version `version` is exactly this document, so it can be installed whatever else changed.
+        let installed = match self.snapshots.engine().replace_policies(tenant, compiled, version) {
+            Ok(_) | Err(EngineError::StaleVersion { .. }) => Ok(()),
+            Err(error) => Err(PolicyServiceError::Internal(error.to_string())),
+        };
+        self.announce(tenant).await;
+        installed?;
         tracing::info!(tenant = %tenant, version, actor, "policy set stored");
         Ok(version)
     }
@@ -233,7 +329,9 @@ impl PolicyService {
         let rows = stored_rows(&entities)?;
         let changed = entities_event(tenant, actor, json!({"upserted": rows.len()}));
         let version = self.store.write_entities(tenant, &rows, &[], &[changed]).await?;
-        self.install_entities(tenant, updated, version)?;
+        let installed = self.install_entities(tenant, &current, updated, version);
+        self.announce(tenant).await;
+        installed?;
         tracing::info!(tenant = %tenant, version, actor, count = rows.len(), "entities stored");
         Ok(version)
     }
@@ -253,18 +351,28 @@ impl PolicyService {
             uids.iter().map(|u| (u.entity_type().to_owned(), u.id().to_owned())).collect();
         let changed = entities_event(tenant, actor, json!({"deleted": keys.len()}));
         let version = self.store.write_entities(tenant, &[], &keys, &[changed]).await?;
-        self.install_entities(tenant, updated, version)?;
+        let installed = self.install_entities(tenant, &current, updated, version);
+        self.announce(tenant).await;
+        installed?;
         tracing::info!(tenant = %tenant, version, actor, count = keys.len(), "entities deleted");
         Ok(version)
     }
 
+    /// Installs entities computed from `read` plus this write, stored as `version`. They are the stored
+    /// state only if no other write came between (`version` follows `read`'s directly); otherwise the
+    /// tenant is dropped and the next decision reads the store.
     fn install_entities(
         &self,
         tenant: &TenantId,
+        read: &Snapshot,
         entities: EntityStore,
         version: u64,
     ) -> Result<(), PolicyServiceError> {
-        match self.engine.install_entities(tenant, entities, version) {
+        if read.entity_version().checked_add(1) != Some(version) {
+            self.snapshots.forget(tenant);
+            return Ok(());
+        }
+        match self.snapshots.engine().replace_entities(tenant, entities, version) {
             Ok(_) | Err(EngineError::StaleVersion { .. }) => Ok(()),
             Err(error) => Err(PolicyServiceError::Internal(error.to_string())),
         }
@@ -277,7 +385,9 @@ impl PolicyService {
         request: &DecisionRequest,
     ) -> Result<Decision, PolicyServiceError> {
         let snapshot = self.snapshot(tenant).await?;
-        self.cache.authorize(&snapshot, request).map_err(PolicyServiceError::InvalidRequest)
+        let decision = self.decisions().authorize(&snapshot, request).map_err(PolicyServiceError::InvalidRequest)?;
+        self.audit.record(tenant, [(request, &decision)]);
+        Ok(decision)
     }
 
     /// Many decisions on one snapshot, in order; a malformed item fails alone.
@@ -287,82 +397,29 @@ impl PolicyService {
         requests: &[Result<DecisionRequest, RequestError>],
     ) -> Result<Vec<Result<Decision, RequestError>>, PolicyServiceError> {
         let snapshot = self.snapshot(tenant).await?;
-        Ok(requests
+        let decisions: Vec<_> = requests
             .iter()
-            .map(|request| request.as_ref().map_err(Clone::clone).and_then(|r| self.cache.authorize(&snapshot, r)))
-            .collect())
+            .map(|request| {
+                request.as_ref().map_err(Clone::clone).and_then(|r| self.decisions().authorize(&snapshot, r))
+            })
+            .collect();
+        let decided = requests.iter().zip(&decisions).filter_map(|pair| match pair {
+            (Ok(request), Ok(decision)) => Some((request, decision)),
+            _ => None,
+        });
+        self.audit.record(tenant, decided);
+        Ok(decisions)
     }
 
-    /// Forgets a deleted tenant's snapshot and cached decisions.
-    pub fn forget_tenant(&self, tenant: &TenantId) {
-        self.engine.remove_tenant(tenant);
-        self.cache.remove_tenant(tenant);
+    /// Forgets a deleted tenant's snapshot and cached decisions, here and (through the cache port) on
+    /// every other replica.
+    pub async fn forget_tenant(&self, tenant: &TenantId) {
+        self.snapshots.forget(tenant);
+        self.announce(tenant).await;
     }
 
     pub fn cache_stats(&self) -> CacheStats {
-        self.cache.stats()
-    }
-}
-
-impl PolicyService {
-    /// Whether the default tenant's policies let `client` perform the admin action `action` on `tenant`
-    /// (`None`: the collection of tenants). `None` when no policy names `Rsp::Action::"<action>"`, so
-    /// the `rsp:admin` scope alone decides; a request Cedar cannot evaluate counts as a denial.
-    pub async fn permits_admin(
-        &self,
-        client: &str,
-        action: &str,
-        tenant: Option<&str>,
-    ) -> Result<Option<bool>, PolicyServiceError> {
-        let snapshot = self.snapshot(&TenantId::default_tenant()).await?;
-        let reference =
-            |kind: &str, id: &str| EntityRef::new(kind, id).map_err(|e| PolicyServiceError::Internal(e.to_string()));
-        let action = reference("Rsp::Action", action)?;
-        if !snapshot.policies().names_action(&action) {
-            return Ok(None);
-        }
-        let resource = match tenant {
-            Some(tenant) => reference("Rsp::Tenant", tenant)?,
-            None => reference("Rsp::Platform", "admin")?,
-        };
-        let request = DecisionRequest::new(reference("Rsp::Client", client)?, action, resource);
-        Ok(Some(self.cache.authorize(&snapshot, &request).is_ok_and(|decision| decision.allowed)))
-    }
-}
-
-/// The action token issuance asks about, once a tenant's policies name it.
-const REQUEST_SCOPE: &str = "RequestScope";
-
-#[async_trait::async_trait]
-impl rsp_core::ports::ScopeGate for PolicyService {
-    /// Asks `Client::"<id>"` / `Action::"RequestScope"` / `Scope::"<scope>"` with the audience in the
-    /// context. A request the tenant's schema rejects counts as a denial (and is logged): issuance fails
-    /// closed.
-    async fn permits_scope(
-        &self,
-        tenant: &TenantId,
-        client: &rsp_core::ClientId,
-        scope: &str,
-        audience: &str,
-    ) -> Result<Option<bool>, StoreError> {
-        let snapshot = self.snapshot(tenant).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let reference =
-            |kind: &str, id: &str| EntityRef::new(kind, id).map_err(|e| StoreError::Unavailable(e.to_string()));
-        let action = reference("Action", REQUEST_SCOPE)?;
-        if !snapshot.policies().names_action(&action) {
-            return Ok(None);
-        }
-        let mut context = serde_json::Map::new();
-        context.insert("audience".into(), Value::String(audience.to_owned()));
-        let request = DecisionRequest::new(reference("Client", client.as_str())?, action, reference("Scope", scope)?)
-            .with_context(context);
-        match self.cache.authorize(&snapshot, &request) {
-            Ok(decision) => Ok(Some(decision.allowed)),
-            Err(error) => {
-                tracing::warn!(tenant = %tenant, %error, "scope request does not fit the tenant's schema; denied");
-                Ok(Some(false))
-            }
-        }
+        self.decisions().stats()
     }
 }
 
@@ -385,3 +442,32 @@ fn stored_rows(entities: &Value) -> Result<Vec<StoredEntity>, PolicyServiceError
         })
         .collect()
 }
+
+/// The invalidation listener's loop; see [`PolicyService::spawn_invalidation_listener`].
+async fn listen(
+    mut notices: broadcast::Receiver<rsp_core::cache::InvalidationNotice>,
+    service: Weak<PolicyService>,
+    mut alive: watch::Receiver<()>,
+) {
+    loop {
+        let invalidation = tokio::select! {
+            received = notices.recv() => match received {
+                Ok(notice) => notice.invalidation,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "policy invalidation listener lagged; dropping every snapshot");
+                    Invalidation::All
+                }
+                Err(RecvError::Closed) => return,
+            },
+            // Only ever an error: the service, the sender's owner, was dropped.
+            _ = alive.changed() => return,
+        };
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        service.snapshots.apply(&invalidation);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -15,11 +15,15 @@ use tokio::task::JoinHandle;
 
 pub use rsp_core::Clock;
 
+pub mod services;
+
 /// A running server and what a test needs to talk to it.
 #[derive(Debug)]
 pub struct TestApp {
-    /// The public base URL, e.g. `http://127.0.0.1:41234`.
+    /// The public base URL, e.g. `http://127.0.0.1:41234`: where requests go.
     pub url: String,
+    /// The address the public listener is bound to.
+    bound_url: String,
     /// The operations listener's base URL.
     pub ops_url: String,
     pub http: reqwest::Client,
@@ -35,6 +39,8 @@ pub struct TestApp {
 #[derive(Debug, Clone, Default)]
 pub struct TestOptions {
     pub access_token_ttl_secs: Option<i64>,
+    /// PostgreSQL and Redis instead of SQLite and the in-process cache and bus (see [`services`]).
+    pub shared: Option<services::Shared>,
 }
 
 /// Starts the server with default settings.
@@ -55,6 +61,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if let Some(ttl) = options.access_token_ttl_secs {
         config.access_token_ttl_secs = ttl;
     }
+    if let Some(shared) = &options.shared {
+        shared.apply(&mut config);
+    }
     start(config, dir, clock).await.unwrap_or_else(|e| fail(&*e))
 }
 
@@ -69,6 +78,7 @@ fn fail(error: &dyn std::fmt::Display) -> ! {
 async fn start(config: Config, dir: Arc<tempfile::TempDir>, clock: ManualClock) -> anyhow::Result<TestApp> {
     let app = Application::build_with_clock(&config, Arc::new(clock.clone())).await?;
     let url = app.public_url().to_owned();
+    let bound_url = format!("http://{}", app.local_addr()?);
     let ops_url = format!("http://{}", app.ops_addr()?);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -77,7 +87,18 @@ async fn start(config: Config, dir: Arc<tempfile::TempDir>, clock: ManualClock) 
     let admin_file: PathBuf = config.data_dir.join(ADMIN_CLIENT_FILE);
     let admin: AdminCredentials = serde_json::from_str(&std::fs::read_to_string(&admin_file)?)?;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    Ok(TestApp { url, ops_url, http, clock, admin, config, data_dir: dir, shutdown: Some(tx), server: Some(server) })
+    Ok(TestApp {
+        url,
+        bound_url,
+        ops_url,
+        http,
+        clock,
+        admin,
+        config,
+        data_dir: dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    })
 }
 
 impl TestApp {
@@ -97,6 +118,20 @@ impl TestApp {
         config.listen = self.url.trim_start_matches("http://").parse()?;
         config.ops_listen = self.ops_url.trim_start_matches("http://").parse()?;
         start(config, self.data_dir.clone(), self.clock.clone()).await
+    }
+
+    /// Another replica of this deployment: a second server on the same data directory (the same master key
+    /// and admin credentials), database and Redis, on ports of its own, with the same test clock.
+    pub async fn replica(&self) -> anyhow::Result<TestApp> {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse()?;
+        config.ops_listen = "127.0.0.1:0".parse()?;
+        // The first replica's URL is the issuer every replica shares (behind one load balancer).
+        config.public_url = Some(self.url.clone());
+        let mut replica = start(config, self.data_dir.clone(), self.clock.clone()).await?;
+        // Requests go to this replica itself; its public URL stays the shared issuer.
+        replica.url = replica.bound_url.clone();
+        Ok(replica)
     }
 
     pub async fn stop(&mut self) -> anyhow::Result<()> {

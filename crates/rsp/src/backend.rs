@@ -50,6 +50,7 @@ impl Backend {
             Some(url) => {
                 let mut options = PostgresOptions::new(url.clone());
                 options.replica_urls = config.replica_urls();
+                options.schema = config.database_schema.clone();
                 options.max_connections = config.database_max_connections;
                 options.acquire_timeout = Duration::from_secs(config.database_acquire_timeout_secs);
                 let store = PostgresStore::connect(&options)

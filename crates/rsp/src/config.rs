@@ -73,16 +73,25 @@ pub struct Config {
     /// A `tracing` filter such as `info` or `rsp=debug,info`.
     pub log_level: String,
     pub role: Role,
+    /// Share of token introspections recorded in the audit trail (0 to 1; they are frequent).
+    pub audit_introspection_sample_rate: f64,
+    /// Share of denied decisions of the decision API recorded in the audit trail (0 to 1).
+    pub audit_denied_decision_sample_rate: f64,
     /// `postgres://…` selects PostgreSQL; unset means SQLite in `data_dir`.
     pub database_url: Option<String>,
     /// Comma-separated PostgreSQL read replicas for reads that may be slightly stale.
     pub database_replica_urls: Option<String>,
+    /// The PostgreSQL schema the platform's tables live in (created when missing); unset means the server's
+    /// default (`public`). Lets deployments share one database.
+    pub database_schema: Option<String>,
     pub database_max_connections: u32,
     /// How long a request waits for a free database connection before failing.
     pub database_acquire_timeout_secs: u64,
     /// `redis://…` enables the shared L2 cache, cross-replica invalidation and the Redis Streams bus;
     /// unset means an in-process cache and the database-backed bus.
     pub redis_url: Option<String>,
+    /// First part of every Redis key, stream and channel the platform uses, so deployments share one Redis.
+    pub redis_prefix: String,
     /// With `role = "auth"`: the base URL of the policy service (e.g. `http://rsp-policy:8080`).
     pub policy_url: Option<String>,
 }
@@ -101,20 +110,28 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             role: Role::All,
+            audit_introspection_sample_rate: 0.1,
+            audit_denied_decision_sample_rate: 1.0,
             database_url: None,
             database_replica_urls: None,
+            database_schema: None,
             database_max_connections: 16,
             database_acquire_timeout_secs: 5,
             redis_url: None,
+            redis_prefix: "rsp".into(),
             policy_url: None,
         }
     }
 }
 
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 21] = [
     "role",
+    "audit_introspection_sample_rate",
+    "audit_denied_decision_sample_rate",
     "database_url",
     "database_replica_urls",
+    "database_schema",
+    "redis_prefix",
     "database_max_connections",
     "database_acquire_timeout_secs",
     "redis_url",
@@ -179,6 +196,24 @@ impl Config {
         }
         if self.database_replica_urls.is_some() && self.database_url.is_none() {
             bail!("database_replica_urls needs database_url (replicas are PostgreSQL only)");
+        }
+        for (name, rate) in [
+            ("audit_introspection_sample_rate", self.audit_introspection_sample_rate),
+            ("audit_denied_decision_sample_rate", self.audit_denied_decision_sample_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                bail!("{name} must be between 0 and 1");
+            }
+        }
+        if self.database_schema.is_some() && self.database_url.is_none() {
+            bail!("database_schema needs database_url (schemas are PostgreSQL only)");
+        }
+        let prefix = &self.redis_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 32
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            bail!("redis_prefix must be 1 to 32 ASCII letters, digits, '-', '_' or '.'");
         }
         if !(1..=1000).contains(&self.database_max_connections) {
             bail!("database_max_connections must be between 1 and 1000");

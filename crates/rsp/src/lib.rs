@@ -6,6 +6,7 @@
 //! - [`startup`]: `Application::build` binds the listeners and wires the adapters; `run_until` serves and
 //!   drains on shutdown.
 //! - [`backend`]: the storage engine (SQLite or PostgreSQL) and the event bus in its database.
+//! - [`events`]: the event publisher, the outbox relay and the audit writer.
 //! - [`bootstrap`]: first start (data directory, master key, default tenant, admin client).
 //! - [`remote_policy`]: with `--role auth`, scope decisions asked of the policy service over HTTP.
 //! - [`telemetry`]: log output.
@@ -16,6 +17,7 @@ pub mod backend;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod loadtest;
 pub mod remote_policy;
 pub mod startup;

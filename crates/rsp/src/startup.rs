@@ -9,16 +9,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use rsp_core::{Clock, Store, SystemClock};
-use rsp_http::{AppState, OpsState};
+use rsp_cache::{CacheConfig, LocalCache, TwoLevelCache};
+use rsp_core::cache::Cache;
+use rsp_core::{Clock, SystemClock};
+use rsp_http::{AppState, OpsState, Surfaces};
 use rsp_oauth::{AuthService, Issuers, TokenSettings};
 use rsp_policy::PolicyService;
-use rsp_store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use crate::backend::Backend;
 use crate::bootstrap;
-use crate::config::{Config, validate_public_url};
+use crate::config::{Config, Role, validate_public_url};
+use crate::events::Events;
+use crate::remote_policy::RemoteScopeGate;
 
 /// Decisions kept in the decision cache; each entry is a few hundred bytes.
 const DECISION_CACHE_CAPACITY: usize = 100_000;
@@ -42,14 +47,34 @@ fn prometheus() -> anyhow::Result<&'static PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle))
 }
 
+/// `process_resident_memory_bytes`, the gauge every Prometheus process collector exports, read from
+/// `/proc/self/status` at each scrape. By hand: it is one line of procfs, and the collector crates pull in
+/// a procfs parser for it. Elsewhere than Linux the gauge is absent.
+fn record_resident_memory() {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return };
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|number| number.trim().parse::<u64>().ok());
+    if let Some(kib) = kib {
+        #[expect(clippy::cast_precision_loss, reason = "a gauge is an f64; memory sizes fit in its 52 bits")]
+        metrics::gauge!("process_resident_memory_bytes").set((kib * 1024) as f64);
+    }
+}
+
 /// A built server, bound and ready to run.
 pub struct Application {
     public: TcpListener,
     ops: TcpListener,
     public_url: String,
+    role: Role,
     auth: Arc<AuthService>,
     policy: Arc<PolicyService>,
-    store: SqliteStore,
+    backend: Backend,
+    events: Events,
+    /// The tasks that apply cache invalidations to in-memory state (key rings, Cedar snapshots).
+    listeners: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -57,6 +82,27 @@ impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application").field("public_url", &self.public_url).finish_non_exhaustive()
     }
+}
+
+/// This process's name among the consumers of a group: the host (the pod, in Kubernetes) and the pid.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().chars().filter(|c| c.is_ascii_graphic() && *c != ':').take(48).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rsp".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The cache every use case shares: L1 alone without Redis, L1 + Redis (with invalidations crossing
+/// replicas) with it.
+async fn open_cache(redis_url: Option<&str>, prefix: &str) -> anyhow::Result<Arc<dyn Cache>> {
+    let config = CacheConfig { prefix: prefix.to_owned(), ..CacheConfig::default() };
+    Ok(match redis_url {
+        Some(url) => Arc::new(TwoLevelCache::connect(url, config).await?),
+        None => Arc::new(LocalCache::new(&config)?),
+    })
 }
 
 impl Application {
@@ -79,25 +125,48 @@ impl Application {
 
         bootstrap::ensure_data_dir(&config.data_dir)?;
         let master_key = bootstrap::master_key(config.master_key.as_deref(), &config.data_dir)?;
-        let store = SqliteStore::open(&config.data_dir.join("rsp.db")).await.context("cannot open the database")?;
-        let settings =
-            TokenSettings { access_token_ttl_secs: config.access_token_ttl_secs, ..TokenSettings::default() };
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
-        let policy = Arc::new(PolicyService::new(shared.clone(), clock.clone(), DECISION_CACHE_CAPACITY));
-        // One process: token issuance asks the policy engine directly.
-        let auth = Arc::new(
-            AuthService::new(shared, clock, &master_key, Issuers::new(&public_url), settings)
-                .with_scope_gate(policy.clone()),
-        );
-        bootstrap::first_start(&auth, &config.data_dir).await?;
         prometheus()?;
+        let backend = Backend::open(config).await?;
+        let redis_url = config.redis_url.as_deref();
+        let cache = open_cache(redis_url, &config.redis_prefix).await?;
+        let redis = redis_url.map(|url| (url, config.redis_prefix.as_str()));
+        let events = Events::start(&backend, redis, config.role.runs_consumers(), &instance_name()).await?;
+        let settings = TokenSettings {
+            access_token_ttl_secs: config.access_token_ttl_secs,
+            introspection_audit_sample_rate: config.audit_introspection_sample_rate,
+            ..TokenSettings::default()
+        };
+        settings.validate()?;
+        let policy = PolicyService::new(backend.store.clone(), clock.clone(), DECISION_CACHE_CAPACITY)
+            .with_cache(cache.clone())
+            .with_events(events.sink());
+        policy.set_denied_audit_sample_rate(config.audit_denied_decision_sample_rate)?;
+        let policy = Arc::new(policy);
+        let auth = AuthService::new(backend.store.clone(), clock, &master_key, Issuers::new(&public_url), settings)
+            .with_cache(cache)
+            .with_events(events.sink());
+        // Token issuance asks the policy engine: in this process, or over HTTP when the process is auth alone.
+        let auth = match (config.role, config.policy_url.as_deref()) {
+            (Role::Auth, Some(url)) => {
+                let gate = RemoteScopeGate::new(url);
+                let auth = Arc::new(auth.with_scope_gate(gate.clone()));
+                gate.attach(&auth);
+                auth
+            }
+            _ => Arc::new(auth.with_scope_gate(policy.clone())),
+        };
+        let listeners = vec![auth.spawn_invalidation_listener(), policy.spawn_invalidation_listener()];
+        bootstrap::first_start(&auth, &config.data_dir).await?;
         Ok(Self {
             public,
             ops,
             public_url,
+            role: config.role,
             auth,
             policy,
-            store,
+            backend,
+            events,
+            listeners,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -119,18 +188,30 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let draining = Arc::new(AtomicBool::new(false));
         let handle = prometheus()?;
-        let app = rsp_http::router(AppState { auth: self.auth.clone(), policy: self.policy.clone() });
+        let app = rsp_http::router_for(
+            AppState { auth: self.auth.clone(), policy: self.policy.clone() },
+            surfaces(self.role),
+        );
         let ops = rsp_http::ops_router(OpsState {
             auth: self.auth.clone(),
             policy: self.policy.clone(),
-            render_metrics: Arc::new(move || handle.render()),
+            render_metrics: Arc::new(move || {
+                record_resident_memory();
+                handle.render()
+            }),
             draining: draining.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        tracing::info!(public = %self.public_url, ops = %self.ops.local_addr()?, "serving");
+        tracing::info!(
+            public = %self.public_url,
+            ops = %self.ops.local_addr()?,
+            role = ?self.role,
+            database = self.backend.engine_name(),
+            "serving"
+        );
         let public_server =
             tokio::spawn(axum::serve(self.public, app).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
         let ops_server =
@@ -148,9 +229,23 @@ impl Application {
         if drained.is_err() {
             tracing::warn!("grace period over; stopping with requests still in flight");
         }
-        self.store.close().await;
+        self.events.stop().await;
+        for listener in self.listeners {
+            listener.abort();
+        }
+        self.backend.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The public routes a role serves. Every role serves the admin API but the worker, which serves nothing.
+fn surfaces(role: Role) -> Surfaces {
+    match role {
+        Role::All => Surfaces::ALL,
+        Role::Auth => Surfaces { decision: false, ..Surfaces::ALL },
+        Role::Policy => Surfaces { oauth: false, ..Surfaces::ALL },
+        Role::Worker => Surfaces::NONE,
     }
 }
 

@@ -200,7 +200,7 @@ async fn delete_tenant(
 ) -> Result<StatusCode, ApiError> {
     state.auth.delete_tenant(&tenant).await?;
     if let Ok(id) = rsp_core::TenantId::parse(tenant.as_str()) {
-        state.policy.forget_tenant(&id);
+        state.policy.forget_tenant(&id).await;
     }
     tracing::info!(actor = %admin.client_id, tenant = %tenant, "admin deleted tenant");
     Ok(StatusCode::NO_CONTENT)

@@ -14,7 +14,7 @@ impl AuthService {
         keys: &TenantKeys,
         client: &Client,
         params: &FormParams,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<(TokenResponse, AccessClaims), OAuthError> {
         if client.kind != ClientKind::Confidential {
             return Err(OAuthError::UnauthorizedClient(
                 "public clients may not use the client_credentials grant".into(),
@@ -39,6 +39,6 @@ impl AuthService {
             exp: now.0 + ttl,
         };
         let access_token = token::mint(keys, &claims)?;
-        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope })
+        Ok((TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope }, claims))
     }
 }

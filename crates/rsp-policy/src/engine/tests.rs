@@ -155,3 +155,81 @@ fn readers_never_see_a_torn_snapshot_during_reloads() {
     });
     assert_eq!(engine.snapshot(&acme).unwrap().policy_version(), 199);
 }
+
+fn loaded(tenant: &TenantId, policies: &str, policy_version: u64, entity_version: u64) -> Arc<Snapshot> {
+    Arc::new(
+        Snapshot::new(tenant.clone(), compile(policies), policy_version, EntityStore::empty(), entity_version).unwrap(),
+    )
+}
+
+#[test]
+fn a_load_overtaken_by_a_removal_is_not_installed() {
+    let engine = PolicyEngine::new();
+    let (acme, other) = (tenant("acme"), tenant("other"));
+    engine.install_policies(&acme, compile(ALLOW_ALL), 1).unwrap();
+
+    // The load reads the store, then the notice of a newer write removes the tenant: the old read loses.
+    let ticket = engine.load_ticket(&acme);
+    let unrelated = engine.load_ticket(&other);
+    assert!(engine.remove_tenant(&acme));
+    assert!(matches!(engine.install_loaded(&ticket, &loaded(&acme, ALLOW_ALL, 1, 0)), Err(EngineError::Superseded)));
+    assert!(engine.snapshot(&acme).is_none());
+    // Another tenant's load is not disturbed, and a load that starts after the removal installs.
+    assert!(engine.install_loaded(&unrelated, &loaded(&other, ALLOW_ALL, 1, 0)).is_ok());
+    let ticket = engine.load_ticket(&acme);
+    assert_eq!(engine.install_loaded(&ticket, &loaded(&acme, DENY_ALL, 2, 0)).unwrap().policy_version(), 2);
+
+    // Removing every tenant overtakes every load under way, including ones of tenants never installed.
+    let (ticket, fresh) = (engine.load_ticket(&acme), engine.load_ticket(&tenant("fresh")));
+    assert_eq!(engine.remove_all(), 2);
+    assert!(matches!(engine.install_loaded(&ticket, &loaded(&acme, DENY_ALL, 2, 0)), Err(EngineError::Superseded)));
+    let late = engine.install_loaded(&fresh, &loaded(&tenant("fresh"), DENY_ALL, 1, 0));
+    assert!(matches!(late, Err(EngineError::Superseded)));
+    assert!(engine.tenants().is_empty());
+}
+
+#[test]
+fn a_late_load_keeps_whichever_half_is_newer() {
+    let engine = PolicyEngine::new();
+    let acme = tenant("acme");
+    let ticket = engine.load_ticket(&acme);
+    engine.install_policies(&acme, compile(DENY_ALL), 3).unwrap();
+    engine.install_entities(&acme, EntityStore::empty(), 1).unwrap();
+    // The load read policies 2 (older) and entities 4 (newer): the result is policies 3, entities 4.
+    let installed = engine.install_loaded(&ticket, &loaded(&acme, ALLOW_ALL, 2, 4)).unwrap();
+    assert_eq!((installed.policy_version(), installed.entity_version()), (3, 4));
+    assert!(!allowed(&engine, &acme));
+    // Nothing newer: the installed snapshot stays, its next check moved to the load's.
+    let late = loaded(&acme, ALLOW_ALL, 3, 4);
+    late.mark_checked(500);
+    let kept = engine.install_loaded(&engine.load_ticket(&acme), &late).unwrap();
+    assert!(Arc::ptr_eq(&kept, &installed));
+    assert_eq!(kept.checked_at(), 500);
+}
+
+#[test]
+fn writers_replace_only_installed_tenants() {
+    let engine = PolicyEngine::new();
+    let acme = tenant("acme");
+    assert!(engine.replace_policies(&acme, compile(ALLOW_ALL), 1).unwrap().is_none());
+    assert!(engine.replace_entities(&acme, EntityStore::empty(), 1).unwrap().is_none());
+    assert!(engine.snapshot(&acme).is_none());
+    engine.install_policies(&acme, compile(ALLOW_ALL), 1).unwrap();
+    engine.snapshot(&acme).unwrap().mark_checked(900);
+    let replaced = engine.replace_entities(&acme, EntityStore::empty(), 1).unwrap().unwrap();
+    assert_eq!((replaced.policy_version(), replaced.entity_version()), (1, 1));
+    assert_eq!(replaced.checked_at(), 900, "the kept half is as fresh as before");
+}
+
+#[test]
+fn one_caller_claims_each_recheck_and_check_times_only_move_forward() {
+    let snapshot = loaded(&tenant("acme"), ALLOW_ALL, 1, 0);
+    assert_eq!(snapshot.checked_at(), 0);
+    assert!(snapshot.claim_recheck(10, 110));
+    assert!(!snapshot.claim_recheck(10, 110), "already claimed");
+    assert!(!snapshot.claim_recheck(109, 209), "claimed less than an interval ago");
+    assert!(snapshot.claim_recheck(110, 210));
+    snapshot.mark_checked(100);
+    snapshot.mark_checked(50);
+    assert_eq!(snapshot.checked_at(), 100, "never moved back");
+}

@@ -8,6 +8,7 @@
 )]
 
 mod admin;
+mod audit;
 mod discovery;
 mod helpers;
 mod hostile;
@@ -17,4 +18,5 @@ mod loadtest;
 mod pep;
 mod policy;
 mod restart;
+mod scaleout;
 mod token;

@@ -286,6 +286,20 @@ async fn tenant_policies_govern_which_scopes_a_client_receives() {
 }
 
 #[tokio::test]
+async fn scope_policies_of_the_default_tenant_never_lock_administrators_out() {
+    let app = spawn_app().await;
+    let svc = client(&app, "default", json!({"name": "svc", "scope": "a"})).await;
+    // Governs scope requests and permits none of them.
+    let nothing = "@id(\"only-x\") permit(principal, action == Action::\"RequestScope\", resource == Scope::\"x\");";
+    expect_status(put_policies(&app, "default", json!({"policies": nothing})).await, 200).await;
+    let refused = app.token_basic("default", &svc.id, &svc.secret, &[("scope", "a")]).await;
+    assert_eq!(expect_status(refused, 400).await["error"], "invalid_scope", "the policy governs API scopes");
+    // The admin token is decided by the admin permissions, not by scope policies.
+    let tenants = app.admin_call(Method::GET, "/tenants", None).await;
+    expect_status(tenants, 200).await;
+}
+
+#[tokio::test]
 async fn the_admin_api_obeys_the_default_tenants_cedar_policies_once_they_name_an_action() {
     let app = spawn_app().await;
     app.create_tenant("keep", None).await;

@@ -1,0 +1,72 @@
+//! The policy service as a gate for other use cases: admin permissions (Cedar policies of the default
+//! tenant) and token issuance ([`ScopeGate`](rsp_core::ports::ScopeGate)). Both decide by opt-in (only
+//! once a policy names the action). Neither is audited as `decision.denied`: that event is for the
+//! decision API.
+
+use rsp_core::{StoreError, TenantId};
+use serde_json::Value;
+
+use super::{PolicyService, PolicyServiceError};
+use crate::{DecisionRequest, EntityRef};
+
+impl PolicyService {
+    /// Whether the default tenant's policies let `client` perform the admin action `action` on `tenant`
+    /// (`None`: the collection of tenants). `None` when no policy names `Rsp::Action::"<action>"`, so
+    /// the `rsp:admin` scope alone decides; a request Cedar cannot evaluate counts as a denial.
+    pub async fn permits_admin(
+        &self,
+        client: &str,
+        action: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<bool>, PolicyServiceError> {
+        let snapshot = self.snapshot(&TenantId::default_tenant()).await?;
+        let reference =
+            |kind: &str, id: &str| EntityRef::new(kind, id).map_err(|e| PolicyServiceError::Internal(e.to_string()));
+        let action = reference("Rsp::Action", action)?;
+        if !snapshot.policies().names_action(&action) {
+            return Ok(None);
+        }
+        let resource = match tenant {
+            Some(tenant) => reference("Rsp::Tenant", tenant)?,
+            None => reference("Rsp::Platform", "admin")?,
+        };
+        let request = DecisionRequest::new(reference("Rsp::Client", client)?, action, resource);
+        Ok(Some(self.decisions().authorize(&snapshot, &request).is_ok_and(|decision| decision.allowed)))
+    }
+}
+
+/// The action token issuance asks about, once a tenant's policies name it.
+const REQUEST_SCOPE: &str = "RequestScope";
+
+#[async_trait::async_trait]
+impl rsp_core::ports::ScopeGate for PolicyService {
+    /// Asks `Client::"<id>"` / `Action::"RequestScope"` / `Scope::"<scope>"` with the audience in the
+    /// context. A request the tenant's schema rejects counts as a denial (and is logged): issuance fails
+    /// closed.
+    async fn permits_scope(
+        &self,
+        tenant: &TenantId,
+        client: &rsp_core::ClientId,
+        scope: &str,
+        audience: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let snapshot = self.snapshot(tenant).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let reference =
+            |kind: &str, id: &str| EntityRef::new(kind, id).map_err(|e| StoreError::Unavailable(e.to_string()));
+        let action = reference("Action", REQUEST_SCOPE)?;
+        if !snapshot.policies().names_action(&action) {
+            return Ok(None);
+        }
+        let mut context = serde_json::Map::new();
+        context.insert("audience".into(), Value::String(audience.to_owned()));
+        let request = DecisionRequest::new(reference("Client", client.as_str())?, action, reference("Scope", scope)?)
+            .with_context(context);
+        match self.decisions().authorize(&snapshot, &request) {
+            Ok(decision) => Ok(Some(decision.allowed)),
+            Err(error) => {
+                tracing::warn!(tenant = %tenant, %error, "scope request does not fit the tenant's schema; denied");
+                Ok(Some(false))
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The event side of a process: where the use cases' events go, and the consumers a worker runs.
+//!
+//! # Paths of an event
+//! - A state change (client, key, tenant, policy, revocation) writes its events in its own transaction
+//!   into the database's bus table (the transactional outbox, `rsp-store`).
+//! - A high-volume fact (token issued, introspected, decision denied) goes through the [`Publisher`]: to
+//!   Redis Streams when Redis is configured, falling back to the database bus while Redis is down; to the
+//!   database bus otherwise.
+//! - With Redis, the consumer group `relay` on the database bus forwards every event to Redis, and the
+//!   audit writer (group `audit`) reads Redis; without Redis the audit writer reads the database bus. So
+//!   an event reaches the audit trail whichever way it came and whatever was down when it was written.
+//!
+//! Consumers run in the roles `all` and `worker`; any number of processes share the work through the
+//! consumer groups, and one that dies leaves its pending events to the others (reclaimed after idling).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rsp_bus::{
+    Consumer, ConsumerConfig, EventHandler, ForwardHandler, HandlerError, Publisher, PublisherConfig, RedisBusConfig,
+    RedisStreamsBus, RunningConsumer,
+};
+use rsp_core::bus::{EventBus, EventSink};
+use rsp_core::{Event, Store};
+use tokio::task::JoinHandle;
+
+use crate::backend::Backend;
+use crate::config::redact_url;
+
+/// The consumer group that stores events in the audit trail.
+pub const AUDIT_GROUP: &str = "audit";
+/// The consumer group that forwards the database bus to Redis.
+pub const RELAY_GROUP: &str = "relay";
+
+/// How often acknowledged events are deleted from the database bus, and how old they must be.
+const TRIM_EVERY: Duration = Duration::from_secs(300);
+const TRIM_OLDER_THAN: Duration = Duration::from_secs(3600);
+
+/// How long shutdown waits for queued events to be stored.
+const FLUSH_AT_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Stores every event it is handed in the audit trail; the store skips ids it already has, so a
+/// redelivered event is recorded once.
+struct AuditWriter {
+    store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl EventHandler for AuditWriter {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.store
+            .append_audit(std::slice::from_ref(event))
+            .await
+            .map(|_| ())
+            .map_err(|error| HandlerError::Transient(error.to_string()))
+    }
+}
+
+/// The running event plumbing of one process.
+pub struct Events {
+    publisher: Publisher,
+    consumers: Vec<RunningConsumer>,
+    trimmer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").field("consumers", &self.consumers.len()).finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// Connects to Redis when `redis` (its URL and key prefix) is given, failing when it does not answer (a
+    /// replica should not start half-configured), and, when `run_consumers`, starts the relay, the audit
+    /// writer and trimming. `instance` names this process's consumers within their groups.
+    pub async fn start(
+        backend: &Backend,
+        redis: Option<(&str, &str)>,
+        run_consumers: bool,
+        instance: &str,
+    ) -> anyhow::Result<Self> {
+        let redis: Option<Arc<dyn EventBus>> = match redis {
+            Some((url, prefix)) => {
+                let config = RedisBusConfig { prefix: prefix.to_owned(), ..RedisBusConfig::default() };
+                let bus = RedisStreamsBus::connect(url, config)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", redact_url(url)))?;
+                Some(Arc::new(bus))
+            }
+            None => None,
+        };
+        let publisher = match &redis {
+            Some(redis) => Publisher::start(redis.clone(), Some(backend.bus.clone()), PublisherConfig::default())?,
+            None => Publisher::start(backend.bus.clone(), None, PublisherConfig::default())?,
+        };
+        let mut consumers = Vec::new();
+        let mut trimmer = None;
+        if run_consumers {
+            let audit = Arc::new(AuditWriter { store: backend.store.clone() });
+            let audit_bus = match &redis {
+                Some(redis) => {
+                    let relay = Arc::new(ForwardHandler::new(redis.clone()));
+                    consumers.push(consumer(backend.bus.clone(), relay, RELAY_GROUP, instance)?);
+                    redis.clone()
+                }
+                None => backend.bus.clone(),
+            };
+            consumers.push(consumer(audit_bus, audit, AUDIT_GROUP, instance)?);
+            let backend = backend.clone();
+            trimmer = Some(tokio::spawn(async move {
+                let mut every = tokio::time::interval(TRIM_EVERY);
+                loop {
+                    every.tick().await;
+                    if let Err(error) = backend.trim_bus(TRIM_OLDER_THAN).await {
+                        tracing::warn!(%error, "trimming the event table failed");
+                    }
+                }
+            }));
+        }
+        Ok(Self { publisher, consumers, trimmer })
+    }
+
+    /// Where use cases emit their events.
+    pub fn sink(&self) -> Arc<dyn EventSink> {
+        Arc::new(self.publisher.clone())
+    }
+
+    /// Waits until every event emitted so far is stored by a bus (tests, and shutdown).
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        Ok(self.publisher.flush().await?)
+    }
+
+    /// Stores what is queued (for at most a few seconds), then stops the consumers; a consumer lets its
+    /// current event finish and releases the rest of its batch to other instances.
+    pub async fn stop(self) {
+        match tokio::time::timeout(FLUSH_AT_SHUTDOWN, self.publisher.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "closing the event publisher failed"),
+            Err(_) => tracing::warn!("events still queued at shutdown were not stored: no bus took them in time"),
+        }
+        for consumer in self.consumers {
+            consumer.stop().await;
+        }
+        if let Some(trimmer) = self.trimmer {
+            trimmer.abort();
+        }
+    }
+}
+
+fn consumer(
+    bus: Arc<dyn EventBus>,
+    handler: Arc<dyn EventHandler>,
+    group: &str,
+    instance: &str,
+) -> anyhow::Result<RunningConsumer> {
+    let mut config = ConsumerConfig::new(group, instance);
+    // A process that dies holding deliveries leaves them to the others after this long.
+    config.reclaim_after = Duration::from_secs(30);
+    config.claim_lease = Duration::from_secs(30);
+    Ok(Consumer::new(bus, handler, config)?.spawn())
+}
