@@ -13,13 +13,10 @@
 //! effective everywhere at once) and `count_published_keys` (the key gauge, read rarely). Writes, and the
 //! reads inside a write's transaction, always use the primary.
 
-mod accounts;
 mod audit;
 mod events;
-mod keys;
 mod options;
 mod outbox;
-mod policy;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,8 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use rsp_core::context::{note_write, replica_read_allowed};
 use rsp_core::ports::{Health, StoreResult};
+use rsp_core::{Event, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 
 pub use events::PgEventBus;
 pub use options::{PostgresError, PostgresOptions, redact};
@@ -118,6 +116,31 @@ impl PostgresStore {
         self.primary.begin().await.map_err(crate::rows::db_error)
     }
 
+    /// Makes the writers of one tenant take turns on its row, for changes that read before they write (the
+    /// next policy version, the key to retire): without it, two instances would both pass the read.
+    async fn lock_tenant(tx: &mut PgConnection, tenant: &TenantId) -> StoreResult<()> {
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(tenant.as_str())
+            .execute(tx)
+            .await
+            .map_err(crate::rows::db_error)?;
+        Ok(())
+    }
+
+    /// One read-only snapshot, on a reader, for reads of several statements that must agree.
+    async fn snapshot_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.reader()
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(crate::rows::db_error)
+    }
+
+    /// Ends a change: its events join its transaction (the outbox), then both commit together.
+    async fn commit_with_events(mut tx: Transaction<'static, Postgres>, events: &[Event]) -> StoreResult<()> {
+        outbox::append(&mut tx, events).await?;
+        tx.commit().await.map_err(crate::rows::db_error)
+    }
+
     /// The pool for a read that tolerates replica lag (see the module documentation).
     fn reader(&self) -> &PgPool {
         if self.replicas.is_empty() || !replica_read_allowed() {
@@ -166,3 +189,7 @@ impl Health for PostgresStore {
         Ok(())
     }
 }
+
+crate::engines::accounts::account_stores!(PostgresStore, Postgres);
+crate::engines::keys::key_stores!(PostgresStore);
+crate::engines::policy::policy_store!(PostgresStore);

@@ -242,5 +242,7 @@ impl StatsBuilder {
     }
 }
 
+pub(crate) mod port;
+pub(crate) mod statements;
 #[cfg(test)]
 pub(crate) mod suite;

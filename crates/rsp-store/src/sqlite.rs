@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use rsp_core::StoreError;
 use rsp_core::context::note_write;
 use rsp_core::ports::{Health, StoreResult};
+use rsp_core::{Event, TenantId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -58,9 +59,36 @@ impl SqliteStore {
 
     /// A transaction for a change (and its outbox events). `BEGIN IMMEDIATE` takes the write lock up front:
     /// a deferred transaction that reads first could fail to upgrade when another writer got there first.
-    async fn write_tx(&self) -> StoreResult<Transaction<'_, Sqlite>> {
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         note_write();
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)
+    }
+
+    /// Ends a change: its events join its transaction (the outbox), then both commit together.
+    async fn commit_with_events(mut tx: Transaction<'static, Sqlite>, events: &[Event]) -> StoreResult<()> {
+        outbox::append(&mut tx, events).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    /// Nothing to do: the `BEGIN IMMEDIATE` of [`Self::write_tx`] already makes every writer take turns.
+    #[expect(clippy::unused_async, reason = "the shared port code awaits the engine's tenant lock")]
+    async fn lock_tenant(_tx: &mut SqliteConnection, _tenant: &TenantId) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// A read transaction: SQLite reads in one transaction see one snapshot (WAL mode).
+    async fn snapshot_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin().await.map_err(unavailable)
+    }
+
+    /// One pool for every read: there are no replicas.
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The same pool as [`Self::reader`]; named apart so the shared port code says which reads must be fresh.
+    pub(crate) fn primary(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
@@ -72,11 +100,12 @@ impl Health for SqliteStore {
     }
 }
 
-mod accounts;
 mod audit;
 mod events;
-mod keys;
 mod outbox;
-mod policy;
+
+crate::engines::accounts::account_stores!(SqliteStore, Sqlite);
+crate::engines::keys::key_stores!(SqliteStore);
+crate::engines::policy::policy_store!(SqliteStore);
 
 pub use events::SqliteEventBus;

@@ -93,7 +93,11 @@ impl Backend {
 /// `rsp migrate`: applies pending migrations and exits. The server also migrates when it starts; this is
 /// for deployments that run migrations as a separate step (a Kubernetes Job before the rollout).
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    crate::bootstrap::ensure_data_dir(&config.data_dir)?;
+    // Only SQLite lives in the data directory; a PostgreSQL migration (a Kubernetes init container with a
+    // read-only file system) needs none.
+    if config.database_url.is_none() {
+        crate::bootstrap::ensure_data_dir(&config.data_dir)?;
+    }
     let backend = Backend::open(config).await?;
     tracing::info!(engine = backend.engine_name(), "the schema is up to date");
     backend.close().await;

@@ -10,11 +10,20 @@ use rsp_core::TenantId;
 use rsp_core::bus::{BusError, BusResult, Claim, Delivery, EventBus};
 use rsp_core::event::{Event, EventKind, Priority, now_millis};
 
-/// A bus under test: the port plus the engine's trimming.
+/// A bus under test: the port plus the engine's trimming and a way to reach its tables directly.
 #[async_trait]
 pub(crate) trait TestBus: EventBus + Clone + 'static {
     async fn trim(&self, older_than_ms: u64) -> BusResult<u64>;
+
+    /// Runs `statement` on the bus's database, for rows the port would never write.
+    async fn run(&self, statement: &'static str);
+
+    /// Every stored dead letter as (event id, error), whether or not its event decodes.
+    async fn dead_letter_rows(&self) -> Vec<(String, String)>;
 }
+
+/// Reads every stored dead letter, for [`TestBus::dead_letter_rows`].
+pub(crate) const DEAD_LETTER_ROWS: &str = "SELECT event_id, error FROM bus_dead_letters";
 
 const NONE: Duration = Duration::ZERO;
 const HOUR: Duration = Duration::from_secs(3600);
@@ -300,6 +309,28 @@ pub(crate) async fn trimming_spares_events_a_group_has_not_done(bus: impl TestBu
     assert_eq!(bus.dead_letters("b", 10).await.unwrap()[0].event, old[1]);
 }
 
+/// A stored event whose body is not an event: it goes to the dead letters, and the events after it still
+/// arrive.
+pub(crate) async fn an_event_that_does_not_decode_is_dead_lettered_not_delivered(bus: impl TestBus) {
+    bus.run(
+        "INSERT INTO bus_events (event_id, tenant_id, kind, priority, occurred_at_ms, body) \
+         VALUES ('broken', 'acme', 'x.y', 2, 1, '{\"not\": \"an event\"}')",
+    )
+    .await;
+    let good = event(Priority::Normal);
+    bus.publish(std::slice::from_ref(&good)).await.unwrap();
+
+    let got = take(&bus, "g", "c1", 10).await;
+    assert_eq!(got.into_iter().map(|d| d.event).collect::<Vec<_>>(), vec![good]);
+    let letters = bus.dead_letter_rows().await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].0, "broken");
+    assert!(letters[0].1.starts_with("malformed event"), "{letters:?}");
+    let stats = bus.stats("g").await.unwrap();
+    assert_eq!((stats.dead_letters, stats.pending), (1, 1));
+    assert!(bus.dead_letters("g", 10).await.unwrap().is_empty(), "an undecodable letter is skipped, not an error");
+}
+
 /// Runs `test` on the subject `fresh` made (if the engine is reachable), then its cleanup, even when the
 /// test fails, so a failed test leaves no database or schema behind.
 pub(crate) async fn isolated<S, C, F, T>(fresh: Option<(S, C)>, test: F)
@@ -338,6 +369,7 @@ macro_rules! bus_suite {
             bad_receipts_are_refused,
             trimming_keeps_what_a_group_still_needs,
             trimming_spares_events_a_group_has_not_done,
+            an_event_that_does_not_decode_is_dead_lettered_not_delivered,
         );
     };
     (@tests $fresh:path; $($name:ident),* $(,)?) => {

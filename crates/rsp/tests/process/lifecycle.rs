@@ -94,3 +94,22 @@ fn a_server_started_without_configuration_works_stops_cleanly_and_logs_no_secret
     );
     assert!(again["access_token"].is_string(), "{again}");
 }
+
+#[test]
+fn migrate_brings_a_fresh_database_up_to_date_and_a_second_run_finds_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = std::process::Command::new(crate::server::BIN)
+            .args(["migrate", "--data-dir", "data"])
+            .current_dir(dir.path())
+            .env("RSP_LOG_FORMAT", "json")
+            .output()
+            .unwrap();
+        let logs = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{logs}");
+        assert!(logs.contains("the schema is up to date"), "{logs}");
+    }
+    assert!(dir.path().join("data/rsp.db").exists());
+    // Migrating creates no master key and no admin client: that is the server's first start.
+    assert!(!dir.path().join("data/admin-client.json").exists());
+}
