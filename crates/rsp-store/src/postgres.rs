@@ -9,6 +9,11 @@
 //! - [`rsp_core::context::replica_read_allowed`] says so: outside a request, or in a request that has not
 //!   written yet. Every write calls [`rsp_core::context::note_write`], so a request reads its own writes.
 //!
+//! A replica is used only while it answers: a background task pings each one every
+//! [`REPLICA_CHECK_INTERVAL`] and reads skip those that did not answer (falling back to the primary when
+//! none does), so a replica that goes down costs at most the reads of one interval, and one that comes back
+//! is used again. Replicas start as unchecked, so a replica down at start-up costs nothing.
+//!
 //! Reads that decide security stay on the primary whatever the context: `is_revoked` (a revocation must be
 //! effective everywhere at once) and `count_published_keys` (the key gauge, read rarely). Writes, and the
 //! reads inside a write's transaction, always use the primary.
@@ -20,7 +25,8 @@ mod outbox;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rsp_core::context::{note_write, replica_read_allowed};
@@ -38,7 +44,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Clone)]
 pub struct PostgresStore {
     primary: PgPool,
-    replicas: Arc<[PgPool]>,
+    replicas: Arc<[Replica]>,
     /// Round-robin position over `replicas`.
     next_replica: Arc<AtomicUsize>,
     /// The primary's options, kept to open the dedicated migration connection.
@@ -59,7 +65,10 @@ impl PostgresStore {
             replicas: options
                 .replica_urls
                 .iter()
-                .map(|url| Ok(pool_options(options).connect_lazy_with(options.connect_options(url)?)))
+                .map(|url| {
+                    let pool = pool_options(options).connect_lazy_with(options.connect_options(url)?);
+                    Ok(Replica { pool, answering: AtomicBool::new(false) })
+                })
                 .collect::<Result<Vec<_>, PostgresError>>()?
                 .into(),
             next_replica: Arc::new(AtomicUsize::new(0)),
@@ -68,6 +77,9 @@ impl PostgresStore {
         };
         if options.run_migrations {
             store.migrate().await?;
+        }
+        if !store.replicas.is_empty() {
+            tokio::spawn(watch_replicas(Arc::downgrade(&store.replicas)));
         }
         Ok(store)
     }
@@ -146,15 +158,24 @@ impl PostgresStore {
         if self.replicas.is_empty() || !replica_read_allowed() {
             return &self.primary;
         }
-        let turn = self.next_replica.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
-        self.replicas.get(turn).unwrap_or(&self.primary)
+        let count = self.replicas.len();
+        let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .filter_map(|offset| self.replicas.get(start.wrapping_add(offset) % count))
+            .find(|replica| replica.answering.load(Ordering::Relaxed))
+            .map_or(&self.primary, |replica| &replica.pool)
+    }
+
+    /// How many read replicas answered their last ping (for diagnostics and tests).
+    pub fn answering_replicas(&self) -> usize {
+        self.replicas.iter().filter(|replica| replica.answering.load(Ordering::Relaxed)).count()
     }
 
     /// Closes every pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.primary.close().await;
         for replica in self.replicas.iter() {
-            replica.close().await;
+            replica.pool.close().await;
         }
     }
 }
@@ -167,6 +188,37 @@ impl fmt::Debug for PostgresStore {
             .field("replicas", &self.replicas.len())
             .field("schema", &self.schema)
             .finish_non_exhaustive()
+    }
+}
+
+/// How often each replica is pinged; also the longest a replica that went down keeps being chosen.
+pub const REPLICA_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A read replica and whether it answered its last ping.
+struct Replica {
+    pool: PgPool,
+    answering: AtomicBool,
+}
+
+/// Pings every replica each interval until the store is dropped, and logs when one stops or starts
+/// answering.
+async fn watch_replicas(replicas: std::sync::Weak<[Replica]>) {
+    let mut every = tokio::time::interval(REPLICA_CHECK_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(replicas) = replicas.upgrade() else { return };
+        for (index, replica) in replicas.iter().enumerate() {
+            let ping = sqlx::query("SELECT 1").execute(&replica.pool);
+            let answered = matches!(tokio::time::timeout(REPLICA_CHECK_INTERVAL, ping).await, Ok(Ok(_)));
+            if replica.answering.swap(answered, Ordering::Relaxed) != answered {
+                if answered {
+                    tracing::info!(replica = index, "read replica answers; reads may use it");
+                } else {
+                    tracing::warn!(replica = index, "read replica does not answer; its reads go elsewhere");
+                }
+            }
+        }
     }
 }
 

@@ -99,7 +99,36 @@ async fn replicated() -> Option<Replicated> {
     let mut options = primary.options();
     options.replica_urls = vec![empty.url(), seeded.url()];
     let store = connect_or_skip(&options).await?;
+    answering(&store, 2).await;
     Some(Replicated { store, _schemas: [primary, empty, seeded] })
+}
+
+/// Waits until `count` replicas have answered a ping (the first ping runs right after connecting).
+async fn answering(store: &PostgresStore, count: usize) {
+    let started = std::time::Instant::now();
+    while store.answering_replicas() != count {
+        assert!(started.elapsed() < 3 * rsp_store::postgres::REPLICA_CHECK_INTERVAL, "replicas never answered");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_does_not_answer_is_skipped_and_reads_keep_working() {
+    let (primary, seeded) = (SchemaGuard::fresh("primary"), SchemaGuard::fresh("seeded"));
+    let Some(seeded_store) = connect_or_skip(&seeded.options()).await else { return };
+    seeded_store.create_tenant(&tenant("only-on-replica"), &key("only-on-replica", "k1", 1), &[]).await.unwrap();
+    seeded_store.close().await;
+    let mut options = primary.options();
+    // Nothing listens on port 1: a replica that is down from the start.
+    options.replica_urls = vec!["postgres://postgres@127.0.0.1:1/test".into(), seeded.url()];
+    let store = connect_or_skip(&options).await.unwrap();
+    answering(&store, 1).await;
+    for _ in 0..6 {
+        let ids: Vec<String> =
+            store.list_tenants().await.unwrap().into_iter().map(|t| t.id.as_str().to_owned()).collect();
+        assert_eq!(ids, vec!["only-on-replica".to_owned()], "every read went to the replica that answers");
+    }
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,8 @@ pub enum Scenario {
     Authorize,
     /// POST /t/{tenant}/v1/authorize/batch: --batch-size decisions per request.
     AuthorizeBatch,
+    /// The authentication path of a resource server in turn: a token, a decision, an introspection.
+    Mixed,
 }
 
 impl Scenario {
@@ -28,6 +30,7 @@ impl Scenario {
             Self::Introspect => "introspect",
             Self::Authorize => "authorize",
             Self::AuthorizeBatch => "authorize-batch",
+            Self::Mixed => "mixed",
         }
     }
 }

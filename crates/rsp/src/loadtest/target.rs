@@ -20,38 +20,52 @@ const POLICIES: &str = include_str!("../../../rsp-policy/tests/fixtures/policies
 const ENTITIES: &str = include_str!("../../../rsp-policy/tests/fixtures/data.json");
 const REQUESTS: &str = include_str!("../../../rsp-policy/tests/fixtures/requests.json");
 
-/// The requests of one scenario, ready to send: a fixed URL and credential, and bodies to cycle through.
+/// One request, ready to send; its `Authorization` value is a credential, so never printed.
+#[derive(Clone)]
+struct Prepared {
+    url: String,
+    authorization: String,
+    content_type: &'static str,
+    body: String,
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
+
+/// The requests of one scenario, ready to send in turn.
 pub(super) struct Workload {
-    /// The endpoint measured.
+    /// What is measured, for the report: the endpoint, or the scenario's endpoints.
     pub url: String,
     /// Cedar decisions answered by one successful request.
     pub decisions_per_request: u64,
-    /// The `Authorization` header value; a credential, so never printed.
-    authorization: String,
-    content_type: &'static str,
-    bodies: Vec<String>,
+    requests: Vec<Prepared>,
 }
 
 impl fmt::Debug for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Workload").field("url", &self.url).field("bodies", &self.bodies.len()).finish_non_exhaustive()
+        f.debug_struct("Workload")
+            .field("url", &self.url)
+            .field("requests", &self.requests.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Workload {
     fn form(url: String, authorization: String, body: String) -> Self {
-        let content_type = "application/x-www-form-urlencoded";
-        Self { url, decisions_per_request: 0, authorization, content_type, bodies: vec![body] }
+        let request = Prepared { url: url.clone(), authorization, content_type: FORM, body };
+        Self { url, decisions_per_request: 0, requests: vec![request] }
     }
 
-    /// The `seq`th request; bodies repeat in order.
+    /// The `seq`th request; requests repeat in order.
     pub fn request(&self, client: &reqwest::Client, seq: usize) -> reqwest::RequestBuilder {
-        let body = self.bodies.get(seq % self.bodies.len().max(1)).cloned().unwrap_or_default();
-        client
-            .post(&self.url)
-            .header(AUTHORIZATION, &self.authorization)
-            .header(CONTENT_TYPE, self.content_type)
-            .body(body)
+        match self.requests.get(seq % self.requests.len().max(1)) {
+            Some(request) => client
+                .post(&request.url)
+                .header(AUTHORIZATION, &request.authorization)
+                .header(CONTENT_TYPE, request.content_type)
+                .body(request.body.clone()),
+            None => client.post(&self.url),
+        }
     }
 }
 
@@ -109,14 +123,47 @@ async fn populate(args: &LoadtestArgs, fixture: &Fixture, issuer: &str) -> anyho
             Ok(Workload::form(format!("{issuer}/oauth2/introspect"), basic, form(&[("token", &token)])))
         }
         Scenario::Authorize | Scenario::AuthorizeBatch => {
-            let policies = json!({"policies": policy_text()?});
-            fixture.admin.call(Method::PUT, &format!("{tenant_api}/policies"), Some(policies)).await?;
-            let entities: Value = serde_json::from_str(ENTITIES).context("the entity fixture is not JSON")?;
-            fixture.admin.call(Method::PUT, &format!("{tenant_api}/entities"), Some(entities)).await?;
+            load_cedar_workload(fixture, &tenant_api).await?;
             let token = mint(&token_url, &basic, Some("rsp:authorize")).await?;
             decisions(args, issuer, &token)
         }
+        Scenario::Mixed => {
+            load_cedar_workload(fixture, &tenant_api).await?;
+            let decision_token = mint(&token_url, &basic, Some("rsp:authorize")).await?;
+            let api_token = mint(&token_url, &basic, Some("api:read")).await?;
+            let decisions = decisions(args, issuer, &decision_token)?;
+            let issue = Prepared {
+                url: token_url.clone(),
+                authorization: basic.clone(),
+                content_type: FORM,
+                body: form(&[("grant_type", "client_credentials"), ("scope", "api:read")]),
+            };
+            let introspect = Prepared {
+                url: format!("{issuer}/oauth2/introspect"),
+                authorization: basic.clone(),
+                content_type: FORM,
+                body: form(&[("token", &api_token)]),
+            };
+            let mut requests = Vec::with_capacity(decisions.requests.len() * 3);
+            for decision in decisions.requests {
+                requests.extend([issue.clone(), decision, introspect.clone()]);
+            }
+            Ok(Workload {
+                url: format!("{issuer}/{{oauth2/token, v1/authorize, oauth2/introspect}}"),
+                decisions_per_request: 0,
+                requests,
+            })
+        }
     }
+}
+
+/// The Cedar workload's policies and entities, in the fixture tenant.
+async fn load_cedar_workload(fixture: &Fixture, tenant_api: &str) -> anyhow::Result<()> {
+    let policies = json!({"policies": policy_text()?});
+    fixture.admin.call(Method::PUT, &format!("{tenant_api}/policies"), Some(policies)).await?;
+    let entities: Value = serde_json::from_str(ENTITIES).context("the entity fixture is not JSON")?;
+    fixture.admin.call(Method::PUT, &format!("{tenant_api}/entities"), Some(entities)).await?;
+    Ok(())
 }
 
 /// The decision requests: one fixture request per body, or `--batch-size` of them in turn.
@@ -139,13 +186,12 @@ fn decisions(args: &LoadtestArgs, issuer: &str, token: &str) -> anyhow::Result<W
         let bodies = requests.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
         (format!("{issuer}/v1/authorize"), 1, bodies)
     };
-    Ok(Workload {
-        url,
-        decisions_per_request: u64::try_from(size)?,
-        authorization: format!("Bearer {token}"),
-        content_type: "application/json",
-        bodies,
-    })
+    let authorization = format!("Bearer {token}");
+    let requests = bodies
+        .into_iter()
+        .map(|body| Prepared { url: url.clone(), authorization: authorization.clone(), content_type: JSON, body })
+        .collect();
+    Ok(Workload { url, decisions_per_request: u64::try_from(size)?, requests })
 }
 
 /// The fixture's policies as one Cedar text, each under its `@id`.
@@ -177,7 +223,7 @@ async fn external(args: &LoadtestArgs, token_url: &str) -> anyhow::Result<Worklo
             let token = mint(token_url, &basic, scope).await?;
             Ok(Workload::form(url, basic, form(&[("token", &token)])))
         }
-        Scenario::Authorize | Scenario::AuthorizeBatch => {
+        Scenario::Authorize | Scenario::AuthorizeBatch | Scenario::Mixed => {
             bail!("--token-url measures the client-credentials and introspect scenarios only")
         }
     }

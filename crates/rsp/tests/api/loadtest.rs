@@ -38,9 +38,9 @@ fn assert_sane(report: &Report) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorize_and_client_credentials_run_clean_and_leave_no_tenant_behind() {
+async fn authorize_client_credentials_and_mixed_run_clean_and_leave_no_tenant_behind() {
     let app = spawn_app().await;
-    for scenario in ["authorize", "client-credentials"] {
+    for scenario in ["authorize", "client-credentials", "mixed"] {
         let report = load(&app, scenario).await;
         assert_eq!(report.scenario, scenario);
         assert!(report.target.starts_with(&app.url), "{report}");
