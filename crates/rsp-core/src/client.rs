@@ -60,6 +60,9 @@ pub struct Client {
     /// Audiences whose access tokens this client may introspect, acting as their resource server
     /// (RFC 7662 §4: a caller only learns about tokens meant for it).
     pub introspect_audiences: Vec<String>,
+    /// Where the authorization endpoint may send this client's users back, compared by exact string
+    /// (RFC 9700 §2.1); only a loopback URI's port may vary (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -67,6 +70,7 @@ pub struct Client {
 impl Client {
     pub const MAX_NAME_CHARS: usize = 200;
     pub const MAX_AUDIENCES: usize = 32;
+    pub const MAX_REDIRECT_URIS: usize = 32;
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)

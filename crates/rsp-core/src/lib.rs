@@ -8,6 +8,8 @@
 //! - [`secret`]: `Secret`, a string that never prints and cannot be compared with `==`.
 //! - [`time`]: `UnixTime` and the `Clock` port, so tests control time.
 //! - [`tenant`], [`client`], [`key`]: the records the platform stores.
+//! - [`grant`]: the authorization code flow's records: grants, codes, refresh tokens, consents.
+//! - [`user`]: end users of a tenant (ids, usernames folded for comparison, stored records).
 //! - [`policy`]: policy-set versions and entities as stored (Cedar text kept verbatim).
 //! - [`ports`]: the storage traits the adapters in `rsp-store` implement.
 //! - [`cache`]: the two-level cache port (`Cache`, `CacheKind`, `Invalidation`) and its typed helpers.
@@ -21,6 +23,7 @@ pub mod cache;
 pub mod client;
 pub mod context;
 pub mod event;
+pub mod grant;
 pub mod ids;
 pub mod key;
 pub mod policy;
@@ -29,6 +32,7 @@ pub mod scope;
 pub mod secret;
 pub mod tenant;
 pub mod time;
+pub mod user;
 
 pub use client::{Client, ClientKind, GrantType};
 pub use event::{Event, EventId, EventKind, Priority};
@@ -39,3 +43,4 @@ pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::Secret;
 pub use tenant::Tenant;
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
+pub use user::{User, UserId, Username, UsernameError};

@@ -10,8 +10,12 @@
 use async_trait::async_trait;
 
 use crate::event::Event;
+use crate::grant::{
+    AuthorizationCode, CodeRedemption, Consent, Grant, Issuance, RefreshToken, Rotation, RotationWindow,
+};
 use crate::policy::{PolicySetContent, PolicySetVersion, StoredEntity};
 use crate::{Client, ClientId, KeyId, StoredKey, Tenant, TenantId, TokenId, UnixTime};
+use crate::{User, UserId};
 
 /// Why a storage call failed. `Unavailable` carries the adapter's message for the log only.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,84 @@ pub trait ScopeGate: Send + Sync {
     ) -> StoreResult<Option<bool>>;
 }
 
+/// The authorization code flow's state. Every rule that must hold across replicas (a code redeemed once, a
+/// refresh token rotated once, reuse revoking the family) is decided here, in one transaction.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new grant and the code that carries it.
+    async fn create_code(&self, grant: &Grant, code: &AuthorizationCode, events: &[Event]) -> StoreResult<()>;
+    /// Consumes the code atomically (a conditional update): of any number of concurrent redemptions
+    /// exactly one gets `Redeemed`, every other `AlreadyUsed`.
+    async fn consume_code(&self, tenant: &TenantId, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption>;
+    /// Records what a token response of the grant issued. Returns `false` (storing nothing) when the grant
+    /// was revoked meanwhile, e.g. because its code was replayed while this response was being minted.
+    async fn record_issuance(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        issuance: &Issuance,
+        now: UnixTime,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+    /// The refresh token with this hash and its grant, whatever their state.
+    async fn find_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> StoreResult<Option<(RefreshToken, Grant)>>;
+    /// Rotates the presented refresh token in one transaction: if it is its family's live token, marks it
+    /// rotated (keeping `sealed_response` for the grace window) and stores `next`; if it was rotated at
+    /// most `grace_secs` ago and its successor is unused, answers that rotation's sealed response; if it
+    /// was rotated otherwise, revokes the whole grant (reuse detection).
+    async fn rotate_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        window: RotationWindow,
+        next: &Issuance,
+        sealed_response: &[u8],
+        events: &[Event],
+    ) -> StoreResult<Rotation>;
+    /// Revokes the grant, its refresh tokens, and the access tokens recorded for it; returns the access
+    /// token ids newly revoked (for cache invalidation). Revoking a revoked grant changes nothing.
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        now: UnixTime,
+        events: &[Event],
+    ) -> StoreResult<Vec<crate::TokenId>>;
+    /// Remembers (replacing) the scopes a user consented to for a client.
+    async fn save_consent(&self, consent: &Consent, events: &[Event]) -> StoreResult<()>;
+    async fn find_consent(&self, tenant: &TenantId, subject: &str, client: &ClientId) -> StoreResult<Option<Consent>>;
+}
+
+/// A tenant's end users. Usernames are unique per tenant by their folded form (`Username::folded`).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// A taken folded username is `Conflict`.
+    async fn create_user(&self, user: &User, events: &[Event]) -> StoreResult<()>;
+    async fn get_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<User>>;
+    /// The user whose folded username is `folded`: the login lookup.
+    async fn find_user_by_username(&self, tenant: &TenantId, folded: &str) -> StoreResult<Option<User>>;
+    /// At most `limit` users ordered by id, starting after `after` (a cursor that stays valid while users
+    /// are added or removed).
+    async fn list_users(&self, tenant: &TenantId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>>;
+    /// Replaces every stored field but the id and creation time; a missing user is `NotFound`.
+    async fn update_user(&self, user: &User, events: &[Event]) -> StoreResult<()>;
+    /// Swaps the password hash only if it is still `current`, so a rehash at login never overwrites a
+    /// password an administrator set meanwhile. Returns whether it swapped (events are stored only then).
+    async fn replace_password_hash(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        current: &str,
+        new_hash: &str,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+    async fn delete_user(&self, tenant: &TenantId, id: &UserId, events: &[Event]) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Whether the backing engine answers, for the readiness probe.
@@ -131,9 +213,23 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the auth service stores, as one object to wire.
-pub trait Store: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + AuditStore + Health {}
+pub trait Store:
+    TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + AuditStore + GrantStore + UserStore + Health
+{
+}
 
-impl<T: TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + AuditStore + Health> Store for T {}
+impl<T> Store for T where
+    T: TenantStore
+        + ClientStore
+        + KeyStore
+        + RevocationStore
+        + PolicyStore
+        + AuditStore
+        + GrantStore
+        + UserStore
+        + Health
+{
+}
 
 /// Which audit records to return: all filters are ANDed; `None` means "any".
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -41,6 +41,9 @@ fn bench(c: &mut Criterion) {
         jti: token::new_token_id(),
         iat: rsp_core::Clock::now(&SystemClock).0,
         exp: rsp_core::Clock::now(&SystemClock).0 + 600,
+        auth_time: None,
+        acr: None,
+        amr: None,
     };
     let jwt = token::mint(&keys, &claims).unwrap();
     let now = rsp_core::Clock::now(&SystemClock);

@@ -36,6 +36,7 @@ pub struct ClientSettings {
     pub scope: Option<String>,
     pub audiences: Option<Vec<String>>,
     pub introspect_audiences: Option<Vec<String>>,
+    pub redirect_uris: Option<Vec<String>>,
 }
 
 /// A key as the admin API shows it: never the private half.
@@ -83,15 +84,23 @@ fn parse_audiences(list: Vec<String>) -> Result<Vec<String>, AdminError> {
 fn parse_grants(list: Vec<String>) -> Result<Vec<GrantType>, AdminError> {
     let mut grants = Vec::new();
     for name in list {
-        match GrantType::parse(&name) {
-            Some(GrantType::ClientCredentials) => grants.push(GrantType::ClientCredentials),
-            _ => {
-                return Err(AdminError::Invalid(format!("grant type {name:?} is not supported")));
-            }
+        let grant = GrantType::parse(&name)
+            .ok_or_else(|| AdminError::Invalid(format!("grant type {name:?} is not supported")))?;
+        if !grants.contains(&grant) {
+            grants.push(grant);
         }
     }
-    grants.dedup();
     Ok(grants)
+}
+
+fn parse_redirect_uris(list: Vec<String>) -> Result<Vec<String>, AdminError> {
+    if list.len() > Client::MAX_REDIRECT_URIS {
+        return Err(AdminError::Invalid(format!("at most {} redirect URIs", Client::MAX_REDIRECT_URIS)));
+    }
+    for uri in &list {
+        crate::authorize::redirect_uri::validate_registration(uri).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    }
+    Ok(list)
 }
 
 impl AuthService {
@@ -172,7 +181,8 @@ impl AuthService {
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let audiences = parse_audiences(settings.audiences.unwrap_or_default())?;
         let introspect_audiences = parse_audiences(settings.introspect_audiences.unwrap_or_default())?;
-        validate_client_shape(kind, &grant_types)?;
+        let redirect_uris = parse_redirect_uris(settings.redirect_uris.unwrap_or_default())?;
+        validate_client_shape(kind, &grant_types, &redirect_uris)?;
         let secret = (kind == ClientKind::Confidential).then(|| Secret::new(random_token(32)));
         let now = self.clock.now();
         let client_id = ClientId::parse(new_client_id()).map_err(|e| AdminError::Internal(e.to_string()))?;
@@ -186,6 +196,7 @@ impl AuthService {
             scopes,
             audiences,
             introspect_audiences,
+            redirect_uris,
             created_at: now,
             updated_at: now,
         };
@@ -232,7 +243,10 @@ impl AuthService {
         if let Some(audiences) = changes.introspect_audiences {
             client.introspect_audiences = parse_audiences(audiences)?;
         }
-        validate_client_shape(client.kind, &client.grant_types)?;
+        if let Some(uris) = changes.redirect_uris {
+            client.redirect_uris = parse_redirect_uris(uris)?;
+        }
+        validate_client_shape(client.kind, &client.grant_types, &client.redirect_uris)?;
         client.updated_at = self.clock.now();
         self.store.update_client(&client, &[client_event(EventKind::CLIENT_UPDATED, &client)]).await?;
         self.forget_client(&client.tenant_id, &client.client_id).await?;
@@ -340,6 +354,7 @@ fn client_event(kind: EventKind, client: &Client) -> Event {
         "scope": client.scopes.to_string(),
         "audiences": client.audiences,
         "introspect_audiences": client.introspect_audiences,
+        "redirect_uris": client.redirect_uris,
     }))
 }
 
@@ -357,8 +372,15 @@ fn new_client_id() -> String {
 /// Extra time a retired key stays published beyond its tokens' lifetime, for clock skew at verifiers.
 const ROTATION_LEEWAY_SECS: i64 = 60;
 
-/// RFC 6749 §4.4: only confidential clients may use client_credentials.
-fn validate_client_shape(kind: ClientKind, grants: &[GrantType]) -> Result<(), AdminError> {
+/// RFC 6749 §4.4: only confidential clients may use client_credentials. The code flow needs somewhere to
+/// send users back, and refresh tokens exist only in it.
+fn validate_client_shape(kind: ClientKind, grants: &[GrantType], redirect_uris: &[String]) -> Result<(), AdminError> {
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(AdminError::Invalid("the authorization_code grant needs at least one redirect URI".into()));
+    }
+    if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode) {
+        return Err(AdminError::Invalid("the refresh_token grant needs the authorization_code grant".into()));
+    }
     if kind == ClientKind::Public && grants.contains(&GrantType::ClientCredentials) {
         return Err(AdminError::Invalid("public clients may not use the client_credentials grant".into()));
     }

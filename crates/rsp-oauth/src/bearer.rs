@@ -29,6 +29,20 @@ impl AuthService {
         audience: &str,
         scope: &'static str,
     ) -> Result<Arc<AccessClaims>, BearerError> {
+        let claims = self.live_bearer(tenant, token).await?;
+        if claims.aud != audience {
+            return Err(BearerError::InvalidToken);
+        }
+        if !claims.has_scope(scope) {
+            return Err(BearerError::InsufficientScope(scope));
+        }
+        rsp_core::context::set_actor(claims.client_id.clone());
+        Ok(claims)
+    }
+
+    /// A live access token of `tenant`, whatever its audience and scope: from the verified-token cache
+    /// when possible, else verified (signature, issuer, time, revocation) and cached.
+    pub(crate) async fn live_bearer(&self, tenant: &TenantId, token: &str) -> Result<Arc<AccessClaims>, BearerError> {
         let now = self.clock.now();
         let claims = match self.verified.get(token, now) {
             Some(claims) => claims,
@@ -51,13 +65,6 @@ impl AuthService {
                 claims
             }
         };
-        if claims.aud != audience {
-            return Err(BearerError::InvalidToken);
-        }
-        if !claims.has_scope(scope) {
-            return Err(BearerError::InsufficientScope(scope));
-        }
-        rsp_core::context::set_actor(claims.client_id.clone());
         Ok(claims)
     }
 

@@ -45,6 +45,9 @@ struct ClientRecord {
     scopes: ScopeSet,
     audiences: Vec<String>,
     introspect_audiences: Vec<String>,
+    /// Absent in records cached before clients had redirect URIs.
+    #[serde(default)]
+    redirect_uris: Vec<String>,
     created_at: UnixTime,
     updated_at: UnixTime,
 }
@@ -61,6 +64,7 @@ impl From<Client> for ClientRecord {
             scopes: c.scopes,
             audiences: c.audiences,
             introspect_audiences: c.introspect_audiences,
+            redirect_uris: c.redirect_uris,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -79,6 +83,7 @@ impl From<ClientRecord> for Client {
             scopes: r.scopes,
             audiences: r.audiences,
             introspect_audiences: r.introspect_audiences,
+            redirect_uris: r.redirect_uris,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -123,6 +128,7 @@ mod tests {
             scopes: ScopeSet::parse("a b").unwrap(),
             audiences: vec!["https://api.example.com".into()],
             introspect_audiences: vec!["https://rs.example.com".into()],
+            redirect_uris: vec!["https://app.example.com/cb".into()],
             created_at: UnixTime(1),
             updated_at: UnixTime(2),
         };

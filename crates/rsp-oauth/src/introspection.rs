@@ -144,7 +144,8 @@ impl AuthService {
     }
 
     /// RFC 7009: invalid, unknown, expired or already revoked tokens are answered with success; a token
-    /// issued to another client is refused and left untouched (§2.1).
+    /// issued to another client is refused and left untouched (§2.1). Access and refresh tokens are both
+    /// revocable; revoking a refresh token revokes its whole grant.
     pub async fn revoke(&self, tenant: &TenantId, caller: &Client, token: &str) -> Result<(), OAuthError> {
         let keys = self.keys.for_token(tenant, token).await?;
         self.revoke_with(tenant, &keys, caller, token).await
@@ -159,7 +160,8 @@ impl AuthService {
         token: &str,
     ) -> Result<(), OAuthError> {
         let Some(claims) = self.live_claims(tenant, keys, token).await? else {
-            return Ok(());
+            // Not a live access token: perhaps a refresh token, whatever `token_type_hint` said.
+            return self.revoke_refresh_token(tenant, caller, token).await;
         };
         if claims.client_id != caller.client_id.as_str() {
             return Err(OAuthError::UnauthorizedClient("the token was not issued to this client".into()));

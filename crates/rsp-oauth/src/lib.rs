@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //! - [`service`]: `AuthService`, the entry point, and the token endpoint's `match` on `grant_type`.
-//! - [`grants`]: one module per grant type.
+//! - [`grants`]: one module per grant type (client credentials, authorization code, refresh token).
+//! - [`authorize`]: the authorization endpoint's validation and code issuance; [`pkce`]: RFC 7636 S256;
+//!   [`sign_in`]: the signed-in user the flow consumes; [`id_token`]: OIDC ID tokens; [`userinfo`]: the
+//!   UserInfo use case over the [`UserClaimsSource`] port.
 //! - [`client_auth`]: client authentication; [`throttle`]: brute-force limits on it; [`client_cache`]:
 //!   registered clients read through the cache port.
 //! - [`audience`]: which scopes and which `aud` a token gets (RFC 8707, RFC 9068 §3).
@@ -15,6 +18,7 @@
 //! - [`invalidation`]: the task that applies the cache's invalidation notices (from every replica) to
 //!   the key ring and the verified tokens.
 //! - [`events`]: `token.issued` and sampled `token.introspected` events for the event sink.
+//! - [`users`]: end users: Argon2id passwords on a bounded pool, the throttled password login, user admin.
 //! - [`admin`]: tenant, client and key management; [`audit`]: reading the audit trail.
 //! - [`params`]: RFC 6749 form-parameter rules; [`issuer`]: every URL the server emits.
 //!
@@ -29,6 +33,7 @@
 pub mod admin;
 pub mod audience;
 pub mod audit;
+pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_cache;
@@ -37,16 +42,21 @@ pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod grants;
+pub mod id_token;
 pub mod introspection;
 pub mod invalidation;
 pub mod issuer;
 pub mod keyring;
 pub mod params;
+pub mod pkce;
 pub mod revocation;
 pub mod service;
 pub mod service_token;
+pub mod sign_in;
 pub mod throttle;
 pub mod token;
+pub mod userinfo;
+pub mod users;
 pub mod verified;
 
 pub use client_auth::ClientCredentials;
@@ -55,3 +65,5 @@ pub use introspection::Introspection;
 pub use issuer::Issuers;
 pub use params::FormParams;
 pub use service::{AuthService, SettingsError, TokenResponse, TokenSettings};
+pub use sign_in::SignedInUser;
+pub use userinfo::{NoUsers, UserClaimsSource};

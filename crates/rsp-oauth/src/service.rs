@@ -11,9 +11,10 @@ use rsp_core::{Clock, Store, TenantId};
 use tokio::sync::watch;
 
 use crate::client_auth::ClientCredentials;
-use crate::crypto::{MasterKey, SecretHasher};
+use crate::crypto::{KeySealer, MasterKey, SecretHasher};
 use crate::keyring::KeyRing;
 use crate::throttle::AuthThrottle;
+use crate::userinfo::{NoUsers, UserClaimsSource};
 use crate::verified::VerifiedTokens;
 use crate::{FormParams, Issuers, OAuthError};
 
@@ -29,6 +30,15 @@ pub struct TokenSettings {
     /// Share of introspections recorded as `token.introspected` events: 0 never, 1 always. Introspection
     /// is a resource server's hot path, so by default only a sample reaches the audit trail.
     pub introspection_audit_sample_rate: f64,
+    /// Lifetime of authorization codes: as short as a redirect takes (RFC 6749 §4.1.2 allows 10 min).
+    pub authorization_code_ttl_secs: i64,
+    /// A refresh token unused for this long is dead (RFC 9700 §4.14.2); each rotation starts it anew.
+    pub refresh_token_idle_secs: i64,
+    /// The absolute lifetime of a grant: no refresh token of it outlives this.
+    pub grant_lifetime_secs: i64,
+    /// A retry of a refresh within this many seconds of its rotation gets the same response instead of
+    /// tripping reuse detection (a client that lost the answer to a network error). 0 turns it off.
+    pub refresh_grace_secs: i64,
 }
 
 impl Default for TokenSettings {
@@ -38,6 +48,10 @@ impl Default for TokenSettings {
             throttle_max_failures: 10,
             throttle_window_secs: 60,
             introspection_audit_sample_rate: 0.1,
+            authorization_code_ttl_secs: 60,
+            refresh_token_idle_secs: 14 * 86_400,
+            grant_lifetime_secs: 90 * 86_400,
+            refresh_grace_secs: 10,
         }
     }
 }
@@ -49,6 +63,12 @@ pub enum SettingsError {
     AccessTokenTtl(i64),
     #[error("introspection_audit_sample_rate must be between 0 and 1, got {0}")]
     SampleRate(f64),
+    #[error("authorization_code_ttl_secs must be 1 to 600, got {0}")]
+    CodeTtl(i64),
+    #[error("refresh_token_idle_secs and grant_lifetime_secs must be more than zero")]
+    RefreshLifetime,
+    #[error("refresh_grace_secs must be 0 to 60, got {0}")]
+    RefreshGrace(i64),
 }
 
 impl TokenSettings {
@@ -61,18 +81,42 @@ impl TokenSettings {
         if !(0.0..=1.0).contains(&self.introspection_audit_sample_rate) {
             return Err(SettingsError::SampleRate(self.introspection_audit_sample_rate));
         }
+        if !(1..=600).contains(&self.authorization_code_ttl_secs) {
+            return Err(SettingsError::CodeTtl(self.authorization_code_ttl_secs));
+        }
+        if self.refresh_token_idle_secs <= 0 || self.grant_lifetime_secs <= 0 {
+            return Err(SettingsError::RefreshLifetime);
+        }
+        if !(0..=60).contains(&self.refresh_grace_secs) {
+            return Err(SettingsError::RefreshGrace(self.refresh_grace_secs));
+        }
         Ok(())
     }
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, serde::Serialize)]
+/// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token.
+#[derive(serde::Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The authorization server.
@@ -94,6 +138,12 @@ pub struct AuthService {
     /// The tenant policies that may govern which scopes a client receives; `None` means registered
     /// scopes alone decide.
     pub(crate) scope_gate: Option<Arc<dyn ScopeGate>>,
+    /// Seals the responses kept for the refresh grace window.
+    pub(crate) response_sealer: KeySealer,
+    /// Where userinfo reads a user's claims; none until a user store is wired.
+    pub(crate) user_claims: Arc<dyn UserClaimsSource>,
+    /// End users' password hashing pool and login throttle.
+    pub(crate) users: crate::users::UserAuth,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -126,6 +176,9 @@ impl AuthService {
             events: Arc::new(NoEvents),
             alive: watch::Sender::new(()),
             scope_gate: None,
+            response_sealer: master_key.response_sealer(),
+            user_claims: Arc::new(NoUsers),
+            users: crate::users::UserAuth::default(),
         }
     }
 
@@ -147,6 +200,24 @@ impl AuthService {
     pub fn with_scope_gate(mut self, gate: Arc<dyn ScopeGate>) -> Self {
         self.scope_gate = Some(gate);
         self
+    }
+
+    /// Lets userinfo read users' claims from `source`.
+    pub fn with_user_claims(mut self, source: Arc<dyn UserClaimsSource>) -> Self {
+        self.user_claims = source;
+        self
+    }
+
+    /// Replaces the end-user password hasher and login throttle (default: OWASP parameters, one pool slot
+    /// per CPU, the default throttle).
+    pub fn with_user_auth(mut self, users: crate::users::UserAuth) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// The end-user password hasher and login throttle.
+    pub fn user_auth(&self) -> &crate::users::UserAuth {
+        &self.users
     }
 
     pub fn issuers(&self) -> &Issuers {
@@ -178,6 +249,20 @@ impl AuthService {
                 let (response, claims) = self.client_credentials(tenant, &keys, &client, params).await?;
                 self.emit_issued(tenant, &claims, "client_credentials").await;
                 Ok((response, "client_credentials"))
+            }
+            "authorization_code" => {
+                let client = self.authenticate_client(tenant, credentials).await?;
+                let (response, claims) = self.authorization_code(tenant, &keys, &client, params).await?;
+                self.emit_issued(tenant, &claims, "authorization_code").await;
+                Ok((response, "authorization_code"))
+            }
+            "refresh_token" => {
+                let client = self.authenticate_client(tenant, credentials).await?;
+                let (response, claims) = self.refresh_token(tenant, &keys, &client, params).await?;
+                if let Some(claims) = claims {
+                    self.emit_issued(tenant, &claims, "refresh_token").await;
+                }
+                Ok((response, "refresh_token"))
             }
             _ => Err(OAuthError::UnsupportedGrantType),
         }

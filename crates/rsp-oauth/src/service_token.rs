@@ -32,6 +32,9 @@ impl AuthService {
             jti: token::new_token_id(),
             iat: now.0,
             exp: now.0 + ttl,
+            auth_time: None,
+            acr: None,
+            amr: None,
         };
         let token = token::mint(&keys, &claims)?;
         self.emit_issued(tenant, &claims, SERVICE_GRANT).await;

@@ -75,6 +75,9 @@ mod tests {
             jti: "j".into(),
             iat: 0,
             exp,
+            auth_time: None,
+            acr: None,
+            amr: None,
         })
     }
 

@@ -21,7 +21,9 @@
 //! type and executor; a `macro_rules!` per port, expanded once per engine, keeps each body readable.
 
 pub(crate) mod accounts;
+pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod policy;
 #[cfg(test)]
 mod tests;
+pub(crate) mod users;

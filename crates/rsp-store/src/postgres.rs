@@ -243,5 +243,7 @@ impl Health for PostgresStore {
 }
 
 crate::engines::accounts::account_stores!(PostgresStore, Postgres);
+crate::engines::users::user_store!(PostgresStore, Postgres);
 crate::engines::keys::key_stores!(PostgresStore);
+crate::engines::grants::grant_store!(PostgresStore, Postgres);
 crate::engines::policy::policy_store!(PostgresStore);

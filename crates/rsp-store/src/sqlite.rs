@@ -105,7 +105,9 @@ mod events;
 mod outbox;
 
 crate::engines::accounts::account_stores!(SqliteStore, Sqlite);
+crate::engines::users::user_store!(SqliteStore, Sqlite);
 crate::engines::keys::key_stores!(SqliteStore);
+crate::engines::grants::grant_store!(SqliteStore, Sqlite);
 crate::engines::policy::policy_store!(SqliteStore);
 
 pub use events::SqliteEventBus;

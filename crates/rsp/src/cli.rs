@@ -4,3 +4,4 @@
 pub mod admin;
 pub mod args;
 pub mod audit;
+pub mod users;

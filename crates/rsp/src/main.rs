@@ -44,6 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serde_json::Value::Null => Ok(()),
             page => print(page),
         },
+        Command::User(command) => print(rsp::cli::users::user(command).await?),
         Command::Migrate(args) => {
             let config = load_config(&args)?;
             rsp::telemetry::init(config.log_format, &config.log_level);

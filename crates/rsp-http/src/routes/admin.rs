@@ -1,5 +1,5 @@
-//! The admin API under `/admin/v1`: tenants, clients and keys. Every call needs a platform token with
-//! scope `rsp:admin`; the OpenAPI document is public.
+//! The admin API under `/admin/v1`: tenants, clients, keys, users, policies and the audit trail. Every
+//! call needs a platform token with scope `rsp:admin`; the OpenAPI document is public.
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, State};
 use axum::http::StatusCode;
@@ -20,6 +20,7 @@ use crate::router::AppState;
 mod audit;
 mod permissions;
 mod policies;
+mod users;
 
 /// The OpenAPI 3.1 description of this API, kept beside the routes it describes.
 pub const OPENAPI: &str = include_str!("admin/openapi.json");
@@ -35,6 +36,9 @@ pub fn routes() -> Router<AppState> {
             get(get_client).patch(update_client).delete(delete_client),
         )
         .route("/admin/v1/tenants/{tenant}/clients/{client_id}/secret", post(rotate_secret))
+        .route("/admin/v1/tenants/{tenant}/users", get(users::list).post(users::create))
+        .route("/admin/v1/tenants/{tenant}/users/{user_id}", get(users::get).patch(users::update).delete(users::delete))
+        .route("/admin/v1/tenants/{tenant}/users/{user_id}/password", post(users::set_password))
         .route("/admin/v1/tenants/{tenant}/keys", get(list_keys))
         .route("/admin/v1/tenants/{tenant}/keys/rotate", post(rotate_keys))
         .route("/admin/v1/tenants/{tenant}/audit", get(audit::list))
@@ -111,6 +115,7 @@ fn client_json(client: &Client, secret: Option<&Secret>) -> Value {
         "scope": client.scopes.to_string(),
         "audiences": client.audiences,
         "introspect_audiences": client.introspect_audiences,
+        "redirect_uris": client.redirect_uris,
         "created_at": client.created_at.0,
         "updated_at": client.updated_at.0,
     });
@@ -144,6 +149,7 @@ struct ClientBody {
     scope: Option<String>,
     audiences: Option<Vec<String>>,
     introspect_audiences: Option<Vec<String>>,
+    redirect_uris: Option<Vec<String>>,
 }
 
 impl From<ClientBody> for ClientSettings {
@@ -155,6 +161,7 @@ impl From<ClientBody> for ClientSettings {
             scope: body.scope,
             audiences: body.audiences,
             introspect_audiences: body.introspect_audiences,
+            redirect_uris: body.redirect_uris,
         }
     }
 }

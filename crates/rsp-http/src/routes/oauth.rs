@@ -1,5 +1,5 @@
-//! The OAuth endpoints of each tenant, under `/t/{tenant}`: discovery, JWKS, token, introspection and
-//! revocation.
+//! The OAuth endpoints of each tenant, under `/t/{tenant}`: discovery, JWKS, token, introspection,
+//! revocation and userinfo.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::path::TenantPath;
 use crate::error::ApiError;
-use crate::extract::OAuthForm;
+use crate::extract::{BearerToken, OAuthForm};
 use crate::router::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{tenant}/oauth2/token", post(token))
         .route("/t/{tenant}/oauth2/introspect", post(introspect))
         .route("/t/{tenant}/oauth2/revoke", post(revoke))
+        .route("/t/{tenant}/oauth2/userinfo", get(userinfo).post(userinfo))
 }
 
 /// Public documents may be cached briefly; JWKS for less time than discovery, so that verifiers see a
@@ -71,3 +72,17 @@ async fn revoke(
     state.auth.revocation_endpoint(&tenant, &form.credentials, &form.params).await?;
     Ok(().into_response())
 }
+
+/// OIDC Core §5.3: GET or POST with the access token in the `Authorization` header (RFC 6750 §2.1; the
+/// form and query methods are not offered). Errors are 401/403 with a `WWW-Authenticate: Bearer` challenge.
+async fn userinfo(
+    State(state): State<AppState>,
+    TenantPath(tenant): TenantPath,
+    BearerToken(token): BearerToken,
+) -> Result<Response, ApiError> {
+    let claims = state.auth.userinfo(&tenant, token.expose()).await?;
+    Ok(axum::Json(claims).into_response())
+}
+
+#[cfg(test)]
+mod tests;

@@ -87,6 +87,16 @@ impl MasterKey {
         }
     }
 
+    /// The AEAD key that seals token responses kept for the refresh grace window: a retry must get the
+    /// same tokens, which are never stored in the clear.
+    pub fn response_sealer(&self) -> KeySealer {
+        let derived = self.derive(b"seal token responses");
+        match UnboundKey::new(&AES_256_GCM, &derived) {
+            Ok(key) => KeySealer(LessSafeKey::new(key)),
+            Err(_) => std::process::abort(),
+        }
+    }
+
     /// The HMAC key that hashes client secrets.
     pub fn secret_hasher(&self) -> SecretHasher {
         SecretHasher::new(&self.derive(b"hash client secrets"))

@@ -37,8 +37,21 @@ impl AuthService {
             jti: token::new_token_id(),
             iat: now.0,
             exp: now.0 + ttl,
+            auth_time: None,
+            acr: None,
+            amr: None,
         };
         let access_token = token::mint(keys, &claims)?;
-        Ok((TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope }, claims))
+        Ok((
+            TokenResponse {
+                access_token,
+                token_type: "Bearer",
+                expires_in: ttl,
+                scope,
+                refresh_token: None,
+                id_token: None,
+            },
+            claims,
+        ))
     }
 }

@@ -4,7 +4,10 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "the helpers outside #[test] functions fail loudly too")]
 
 mod cache;
+mod code_flow;
 mod events;
+mod flow;
+mod tokens;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

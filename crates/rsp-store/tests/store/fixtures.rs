@@ -53,6 +53,7 @@ pub fn client(tenant: &str, id: &str) -> Client {
         scopes: ScopeSet::parse("a b").unwrap(),
         audiences: vec!["https://api.example".into()],
         introspect_audiences: vec![],
+        redirect_uris: vec![],
         created_at: UnixTime(1),
         updated_at: UnixTime(1),
     }

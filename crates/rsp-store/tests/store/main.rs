@@ -39,8 +39,10 @@ macro_rules! on_both_engines {
 mod clients;
 mod engine;
 mod fixtures;
+mod grants;
 mod keys;
 mod outbox;
 mod policies;
 mod postgres;
 mod tenants;
+mod users;

@@ -41,6 +41,9 @@ pub enum Command {
     /// Read a tenant's audit trail through the admin API.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage a tenant's end users through the admin API.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -331,6 +334,62 @@ pub enum AuditCommand {
         /// Stop after printing this many records (default: follow until interrupted).
         #[arg(long)]
         count: Option<u64>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an end user; prints it (never its password).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+        /// Read the first password from the first line of standard input (never from the command line,
+        /// where `ps` and shell history would show it). Without it the user cannot sign in yet.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List a tenant's users, a page at a time.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// The `next_cursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Stop a user from signing in (the user and its id are kept).
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        user_id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        user_id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Set a user's password, read from the first line of standard input.
+    SetPassword {
+        #[arg(long)]
+        tenant: String,
+        user_id: String,
+        /// Accepted for symmetry with `create`; the password is always read from standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         connection: Connection,
     },

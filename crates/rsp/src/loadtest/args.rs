@@ -100,6 +100,10 @@ pub struct LoadtestArgs {
     /// The scope to request from --token-url.
     #[arg(long, requires = "token_url")]
     pub scope: Option<String>,
+    /// An RFC 8707 `resource` to send with --token-url token requests (node-oidc-provider issues opaque,
+    /// introspectable tokens only for a resource it is configured to).
+    #[arg(long, value_name = "URI", requires = "token_url")]
+    pub resource: Option<String>,
     /// An external introspection endpoint, for the introspect scenario with --token-url.
     #[arg(long, value_name = "URL", requires = "token_url")]
     pub introspect_url: Option<String>,

@@ -211,16 +211,14 @@ async fn external(args: &LoadtestArgs, token_url: &str) -> anyhow::Result<Worklo
     let id = args.client_id.as_deref().context("--token-url needs --client-id")?;
     let secret = args.client_secret.as_ref().context("--token-url needs --client-secret")?;
     let basic = basic(id, secret.expose());
-    let scope = args.scope.as_deref();
+    let mut fields = vec![("grant_type", "client_credentials")];
+    fields.extend(args.scope.as_deref().map(|scope| ("scope", scope)));
+    fields.extend(args.resource.as_deref().map(|resource| ("resource", resource)));
     match args.scenario {
-        Scenario::ClientCredentials => {
-            let mut fields = vec![("grant_type", "client_credentials")];
-            fields.extend(scope.map(|scope| ("scope", scope)));
-            Ok(Workload::form(token_url.to_owned(), basic, form(&fields)))
-        }
+        Scenario::ClientCredentials => Ok(Workload::form(token_url.to_owned(), basic, form(&fields))),
         Scenario::Introspect => {
             let url = args.introspect_url.clone().context("the introspect scenario needs --introspect-url")?;
-            let token = mint(token_url, &basic, scope).await?;
+            let token = mint_with(token_url, &basic, &fields).await?;
             Ok(Workload::form(url, basic, form(&[("token", &token)])))
         }
         Scenario::Authorize | Scenario::AuthorizeBatch | Scenario::Mixed => {
@@ -248,12 +246,17 @@ fn server_url(connection: &Connection) -> anyhow::Result<String> {
 async fn mint(token_url: &str, basic: &str, scope: Option<&str>) -> anyhow::Result<String> {
     let mut fields = vec![("grant_type", "client_credentials")];
     fields.extend(scope.map(|scope| ("scope", scope)));
+    mint_with(token_url, basic, &fields).await
+}
+
+/// An access token from `token_url` for a token request of these form fields.
+async fn mint_with(token_url: &str, basic: &str, fields: &[(&str, &str)]) -> anyhow::Result<String> {
     let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(30)).build()?;
     let response = http
         .post(token_url)
         .header(AUTHORIZATION, basic)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form(&fields))
+        .body(form(fields))
         .send()
         .await
         .with_context(|| format!("cannot reach {token_url}"))?;

@@ -20,10 +20,13 @@ async fn metadata_lists_exactly_what_is_implemented() {
     assert_eq!(doc["token_endpoint"], app.endpoint("default", "/oauth2/token"));
     assert_eq!(doc["jwks_uri"], app.endpoint("default", "/jwks.json"));
     assert!(doc["response_types_supported"].is_array());
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     let text = doc.to_string();
     assert!(!text.contains("implicit") && !text.contains("password"), "BCP-2.4: {text}");

@@ -20,3 +20,4 @@ mod policy;
 mod restart;
 mod scaleout;
 mod token;
+mod users;

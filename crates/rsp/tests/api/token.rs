@@ -119,7 +119,7 @@ async fn platform_and_api_scopes_never_share_a_token() {
 async fn the_password_grant_and_unknown_grants_are_unsupported() {
     let app = spawn_app().await;
     let svc = service_client(&app, "default").await;
-    for grant in ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "authorization_code"] {
+    for grant in ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code"] {
         let response = app
             .http
             .post(app.endpoint("default", "/oauth2/token"))
@@ -130,6 +130,16 @@ async fn the_password_grant_and_unknown_grants_are_unsupported() {
             .unwrap();
         assert_eq!(expect_status(response, 400).await["error"], "unsupported_grant_type", "{grant}");
     }
+    // Supported, but not registered for this client (RFC 6749 §5.2).
+    let response = app
+        .http
+        .post(app.endpoint("default", "/oauth2/token"))
+        .basic_auth(&svc.id, Some(&svc.secret))
+        .form(&[("grant_type", "authorization_code"), ("code", "c")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_status(response, 400).await["error"], "unauthorized_client");
     let response = app.http.post(app.endpoint("default", "/oauth2/token")).basic_auth(&svc.id, Some(&svc.secret));
     let response = response.form(&[("scope", "a")]).send().await.unwrap();
     assert_eq!(expect_status(response, 400).await["error"], "invalid_request");

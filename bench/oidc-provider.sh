@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Side by side with node-oidc-provider (panva's certified OpenID Provider, the peer in ../shared/peers):
+# client_credentials with ES256 JWT access tokens, and introspection, measured with the same yardstick
+# (`rsp loadtest`, closed loop) against both servers, alternately (A B A B …) in one run; prints the
+# median of each server's rounds, their ratio, and each server's RSS after the run.
+#
+# Usage: bench/oidc-provider.sh [ROUNDS] [DURATION] [CONNECTIONS]   (defaults: 3 rounds, 10s, 32)
+# Needs node and npm (the peer is installed from the npm registry into /tmp/peer-oidc-provider).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+DURATION=${2:-10s}
+CONNECTIONS=${3:-32}
+PEERS=${RSP_PEERS_DIR:-../shared/peers}
+PEER_DIR=/tmp/peer-oidc-provider
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"
+
+cargo build --release --locked -p rsp >&2
+RSP="$CARGO_TARGET_DIR/release/rsp"
+bash "$PEERS/oidc-provider/setup.sh" "$PEER_DIR" >&2
+
+WORK=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_for() {
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench: $1 did not answer" >&2
+  exit 1
+}
+
+RUST_LOG=warn "$RSP" serve --data-dir "$WORK/data" --listen 127.0.0.1:18080 --ops-listen 127.0.0.1:19090 \
+  >"$WORK/rsp.log" 2>&1 &
+pids+=($!)
+RSP_PID=$!
+(cd "$PEER_DIR" && ALG=ES256 QUIET=1 PORT=13000 exec node server.mjs) >"$WORK/peer.log" 2>&1 &
+pids+=($!)
+PEER_PID=$!
+wait_for http://127.0.0.1:19090/health/ready
+wait_for http://127.0.0.1:13000/.well-known/openid-configuration
+
+common=(--connections "$CONNECTIONS" --duration "$DURATION" --warmup 2s --json)
+peer=(--token-url http://127.0.0.1:13000/token --client-id bench --client-secret a-long-random-secret)
+
+# One measurement: prints "requests_per_sec p99_ms errors".
+measure() {
+  "$RSP" loadtest "$@" "${common[@]}" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["requests_per_sec"], r["latency_ms"]["p99"], r["errors"])'
+}
+
+declare -A results
+for round in $(seq 1 "$ROUNDS"); do
+  echo "bench: round $round of $ROUNDS" >&2
+  results[rsp-cc]+="$(measure --scenario client-credentials --data-dir "$WORK/data")"$'\n'
+  results[peer-cc]+="$(measure --scenario client-credentials "${peer[@]}" --scope api:read)"$'\n'
+  results[rsp-in]+="$(measure --scenario introspect --data-dir "$WORK/data")"$'\n'
+  results[peer-in]+="$(measure --scenario introspect "${peer[@]}" --scope api:read \
+    --resource https://opaque.bench.local --introspect-url http://127.0.0.1:13000/token/introspection)"$'\n'
+done
+
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+python3 - "$ROUNDS" "$DURATION" "$CONNECTIONS" "$(rss_mb "$RSP_PID")" "$(rss_mb "$PEER_PID")" \
+  "${results[rsp-cc]}" "${results[peer-cc]}" "${results[rsp-in]}" "${results[peer-in]}" <<'EOF'
+import statistics, sys
+rounds, duration, connections, rsp_rss, peer_rss = sys.argv[1:6]
+def parse(text):
+    rows = [line.split() for line in text.strip().splitlines()]
+    return [float(r[0]) for r in rows], [float(r[1]) for r in rows], sum(int(r[2]) for r in rows)
+print(f"closed loop, {connections} connections, {rounds} rounds of {duration}, alternating; medians")
+print()
+print("| scenario | rsp req/s | node-oidc-provider req/s | ratio | rsp p99 ms | peer p99 ms | errors rsp/peer |")
+print("|---|---|---|---|---|---|---|")
+for name, ours, theirs in [("client_credentials ES256", sys.argv[6], sys.argv[7]), ("introspection", sys.argv[8], sys.argv[9])]:
+    (a, ap, ae), (b, bp, be) = parse(ours), parse(theirs)
+    ma, mb = statistics.median(a), statistics.median(b)
+    ratio = ma / mb if mb else float("inf")
+    print(f"| {name} | {ma:,.0f} | {mb:,.0f} | {ratio:.1f}x | {statistics.median(ap):.2f} | {statistics.median(bp):.2f} | {ae}/{be} |")
+print()
+print(f"RSS after the run: rsp {rsp_rss} MB, node-oidc-provider {peer_rss} MB")
+EOF
