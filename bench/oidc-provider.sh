@@ -5,7 +5,7 @@
 # median of each server's rounds, their ratio, and each server's RSS after the run.
 #
 # Usage: bench/oidc-provider.sh [ROUNDS] [DURATION] [CONNECTIONS]   (defaults: 3 rounds, 10s, 32)
-# Needs node and npm (the peer is installed from the npm registry into /tmp/peer-oidc-provider).
+# Peer scripts come from RSP_PEERS_DIR (default ../shared/peers). Needs node and npm (the peer is installed from the npm registry into /tmp/peer-oidc-provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -13,6 +13,10 @@ DURATION=${2:-10s}
 CONNECTIONS=${3:-32}
 PEERS=${RSP_PEERS_DIR:-../shared/peers}
 PEER_DIR=/tmp/peer-oidc-provider
+if [ ! -f "$PEERS/oidc-provider/setup.sh" ]; then
+  echo "bench: no peer scripts in $PEERS (set RSP_PEERS_DIR to the shared peers directory)" >&2
+  exit 1
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"
 
 cargo build --release --locked -p rsp >&2

@@ -30,6 +30,7 @@ pub mod policy;
 pub mod ports;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod tenant;
 pub mod time;
 pub mod user;

@@ -206,6 +206,32 @@ pub trait UserStore: Send + Sync {
     async fn delete_user(&self, tenant: &TenantId, id: &UserId, events: &[Event]) -> StoreResult<()>;
 }
 
+/// The sign-in pages' state (see [`crate::session`]). Reads take `now` and never return an expired record.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &crate::session::BrowserSession) -> StoreResult<()>;
+    async fn find_session(
+        &self,
+        tenant: &TenantId,
+        session_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<crate::session::BrowserSession>>;
+    /// Ends one session (logout, or a fresh login replacing it). Deleting a missing one is not an error.
+    async fn delete_session(&self, tenant: &TenantId, session_hash: &str) -> StoreResult<()>;
+    /// Ends every session of a user (disabled, deleted, password changed); returns how many ended.
+    async fn delete_user_sessions(&self, tenant: &TenantId, user: &UserId) -> StoreResult<u64>;
+    async fn save_pending(&self, pending: &crate::session::PendingAuthorization) -> StoreResult<()>;
+    async fn find_pending(
+        &self,
+        tenant: &TenantId,
+        pending_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<crate::session::PendingAuthorization>>;
+    async fn delete_pending(&self, tenant: &TenantId, pending_hash: &str) -> StoreResult<()>;
+    /// Removes expired sessions and pending requests of every tenant; returns how many were removed.
+    async fn purge_expired_sessions(&self, now: UnixTime) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Whether the backing engine answers, for the readiness probe.
@@ -214,7 +240,16 @@ pub trait Health: Send + Sync {
 
 /// Everything the auth service stores, as one object to wire.
 pub trait Store:
-    TenantStore + ClientStore + KeyStore + RevocationStore + PolicyStore + AuditStore + GrantStore + UserStore + Health
+    TenantStore
+    + ClientStore
+    + KeyStore
+    + RevocationStore
+    + PolicyStore
+    + AuditStore
+    + GrantStore
+    + UserStore
+    + SessionStore
+    + Health
 {
 }
 
@@ -227,6 +262,7 @@ impl<T> Store for T where
         + AuditStore
         + GrantStore
         + UserStore
+        + SessionStore
         + Health
 {
 }

@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_for(state: AppState, surfaces: Surfaces) -> Router {
     let mut routes = Router::new();
     if surfaces.oauth {
-        routes = routes.merge(routes::oauth::routes());
+        routes = routes.merge(routes::oauth::routes()).merge(routes::signin::routes());
     }
     if surfaces.admin {
         routes = routes.merge(routes::admin::routes());

@@ -5,3 +5,4 @@ pub mod decision;
 pub mod oauth;
 pub mod ops;
 mod path;
+pub mod signin;

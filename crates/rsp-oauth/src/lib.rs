@@ -18,6 +18,7 @@
 //! - [`invalidation`]: the task that applies the cache's invalidation notices (from every replica) to
 //!   the key ring and the verified tokens.
 //! - [`events`]: `token.issued` and sampled `token.introspected` events for the event sink.
+//! - [`sessions`]: browser sessions, parked authorization requests and CSRF tokens for the sign-in pages.
 //! - [`users`]: end users: Argon2id passwords on a bounded pool, the throttled password login, user admin.
 //! - [`admin`]: tenant, client and key management; [`audit`]: reading the audit trail.
 //! - [`params`]: RFC 6749 form-parameter rules; [`issuer`]: every URL the server emits.
@@ -52,6 +53,7 @@ pub mod pkce;
 pub mod revocation;
 pub mod service;
 pub mod service_token;
+pub mod sessions;
 pub mod sign_in;
 pub mod throttle;
 pub mod token;

@@ -14,7 +14,7 @@ use crate::client_auth::ClientCredentials;
 use crate::crypto::{KeySealer, MasterKey, SecretHasher};
 use crate::keyring::KeyRing;
 use crate::throttle::AuthThrottle;
-use crate::userinfo::{NoUsers, UserClaimsSource};
+use crate::userinfo::UserClaimsSource;
 use crate::verified::VerifiedTokens;
 use crate::{FormParams, Issuers, OAuthError};
 
@@ -140,7 +140,7 @@ pub struct AuthService {
     pub(crate) scope_gate: Option<Arc<dyn ScopeGate>>,
     /// Seals the responses kept for the refresh grace window.
     pub(crate) response_sealer: KeySealer,
-    /// Where userinfo reads a user's claims; none until a user store is wired.
+    /// Where userinfo reads a user's claims: the store's users unless replaced.
     pub(crate) user_claims: Arc<dyn UserClaimsSource>,
     /// End users' password hashing pool and login throttle.
     pub(crate) users: crate::users::UserAuth,
@@ -164,6 +164,7 @@ impl AuthService {
         let throttle = AuthThrottle::new(settings.throttle_max_failures, settings.throttle_window_secs);
         let hasher = master_key.secret_hasher();
         Self {
+            user_claims: Arc::new(crate::users::StoreUserClaims::new(store.clone())),
             store,
             clock,
             keys,
@@ -177,7 +178,6 @@ impl AuthService {
             alive: watch::Sender::new(()),
             scope_gate: None,
             response_sealer: master_key.response_sealer(),
-            user_claims: Arc::new(NoUsers),
             users: crate::users::UserAuth::default(),
         }
     }

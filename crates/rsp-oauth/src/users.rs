@@ -10,14 +10,17 @@
 //!   there.
 //! - [`login`]: the password login, `AuthService::authenticate_user`.
 //! - [`admin`]: create, get, list, update, disable/enable, set password, delete.
+//! - [`claims`]: the users' standard claims for userinfo, the default `UserClaimsSource`.
 
 pub mod admin;
+pub mod claims;
 pub mod login;
 pub mod password;
 pub mod rules;
 pub mod throttle;
 
 pub use admin::{NewUser, UserChanges, UserPage};
+pub use claims::StoreUserClaims;
 pub use login::{AuthenticatedUser, LoginError};
 pub use password::{HashError, HashParams, PasswordHasher, Verdict};
 pub use throttle::{LoginThrottle, LoginThrottleSettings, ThrottleRule};

@@ -24,6 +24,7 @@ pub(crate) mod accounts;
 pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod policy;
+pub(crate) mod sessions;
 #[cfg(test)]
 mod tests;
 pub(crate) mod users;

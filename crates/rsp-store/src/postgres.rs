@@ -247,3 +247,4 @@ crate::engines::users::user_store!(PostgresStore, Postgres);
 crate::engines::keys::key_stores!(PostgresStore);
 crate::engines::grants::grant_store!(PostgresStore, Postgres);
 crate::engines::policy::policy_store!(PostgresStore);
+crate::engines::sessions::session_store!(PostgresStore);

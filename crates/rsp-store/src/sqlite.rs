@@ -109,5 +109,6 @@ crate::engines::users::user_store!(SqliteStore, Sqlite);
 crate::engines::keys::key_stores!(SqliteStore);
 crate::engines::grants::grant_store!(SqliteStore, Sqlite);
 crate::engines::policy::policy_store!(SqliteStore);
+crate::engines::sessions::session_store!(SqliteStore);
 
 pub use events::SqliteEventBus;

@@ -155,7 +155,8 @@ impl Application {
             }
             _ => Arc::new(auth.with_scope_gate(policy.clone())),
         };
-        let listeners = vec![auth.spawn_invalidation_listener(), policy.spawn_invalidation_listener()];
+        let listeners =
+            vec![auth.spawn_invalidation_listener(), policy.spawn_invalidation_listener(), auth.spawn_session_purge()];
         bootstrap::first_start(&auth, &config.data_dir).await?;
         Ok(Self {
             public,
@@ -212,6 +213,8 @@ impl Application {
             database = self.backend.engine_name(),
             "serving"
         );
+        // The peer address reaches handlers (the login throttle keys on it).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let public_server =
             tokio::spawn(axum::serve(self.public, app).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
         let ops_server =

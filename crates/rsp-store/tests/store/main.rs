@@ -44,5 +44,6 @@ mod keys;
 mod outbox;
 mod policies;
 mod postgres;
+mod sessions;
 mod tenants;
 mod users;

@@ -19,5 +19,6 @@ mod pep;
 mod policy;
 mod restart;
 mod scaleout;
+mod signin;
 mod token;
 mod users;
