@@ -21,19 +21,20 @@ pub struct Server {
 impl Server {
     /// `rsp serve` in `dir` with only the listeners moved to free ports (and JSON logs at debug level,
     /// so the secret-leak check sees everything the server says).
-    #[expect(clippy::zombie_processes, reason = "a failed start fails the whole test process, reaping the child")]
     pub fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir)
-            .env("RSP_LISTEN", "127.0.0.1:0")
-            .env("RSP_OPS_LISTEN", "127.0.0.1:0")
-            .env("RSP_LOG_FORMAT", "json")
-            .env("RUST_LOG", "debug")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        Self::start_with(dir, &[], &[("RSP_LISTEN", "127.0.0.1:0".into()), ("RUST_LOG", "debug".into())])
+    }
+
+    /// `rsp serve ARGS` in `dir` with JSON logs, the ops listener on a free port and `env` on top (which
+    /// may override both); waits for the "serving" log line and takes the addresses from it.
+    pub fn start_with(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
+        let mut command = Command::new(BIN);
+        command.arg("serve").args(args).current_dir(dir);
+        command.env("RSP_OPS_LISTEN", "127.0.0.1:0").env("RSP_LOG_FORMAT", "json").env("RUST_LOG", "info");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
         let logs = Arc::new(Mutex::new(String::new()));
         let reader = BufReader::new(child.stderr.take().unwrap());
         let sink = logs.clone();
@@ -57,7 +58,14 @@ impl Server {
                 let ops_url = format!("http://{}", event["ops"].as_str().unwrap());
                 return Server { child, url, ops_url, logs };
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "server did not start: {}", logs.lock().unwrap());
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("rsp serve {args:?} exited ({status}): {}", logs.lock().unwrap());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "rsp serve {args:?} did not start: {}",
+                logs.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -1,62 +1,13 @@
 //! `--role policy` and `--role auth` started apart over a fresh PostgreSQL schema (created and dropped
 //! with `psql`), so the auth role's client of the policy service shows its metrics.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::Engine;
-use serde_json::Value;
 
 use super::{create_client, drive_traffic, free_port, scrape};
-use crate::server::{BIN, Server};
-
-/// `rsp serve` with extra arguments and environment, as [`Server::start`] does otherwise; waits for
-/// the "serving" log line and takes the ops address from it.
-fn start_role(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
-    let mut command = Command::new(BIN);
-    command.arg("serve").args(args).current_dir(dir);
-    command.env("RSP_OPS_LISTEN", "127.0.0.1:0").env("RSP_LOG_FORMAT", "json").env("RUST_LOG", "info");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let logs = Arc::new(Mutex::new(String::new()));
-    let sink = logs.clone();
-    let reader = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            let mut logs = sink.lock().unwrap();
-            logs.push_str(&line);
-            logs.push('\n');
-        }
-    });
-    let started = Instant::now();
-    loop {
-        let serving = logs
-            .lock()
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["message"] == "serving");
-        if let Some(event) = serving {
-            let url = event["public"].as_str().unwrap().to_owned();
-            let ops_url = format!("http://{}", event["ops"].as_str().unwrap());
-            return Server { child, url, ops_url, logs };
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("rsp serve {args:?} exited ({status}): {}", logs.lock().unwrap());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "rsp serve {args:?} did not start: {}",
-            logs.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::server::Server;
 
 fn database_url() -> String {
     std::env::var("RSP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -115,10 +66,10 @@ pub fn scrape_split_roles(dir: &Path) -> Result<Vec<String>, String> {
         ]
     };
     // The policy service starts first and bootstraps the default tenant and admin-client.json.
-    let mut policy = start_role(dir, &["--role", "policy"], &common(policy_port));
+    let mut policy = Server::start_with(dir, &["--role", "policy"], &common(policy_port));
     let mut auth_env = common(auth_port);
     auth_env.push(("RSP_POLICY_URL", policy_url.clone()));
-    let auth = start_role(dir, &["--role", "auth"], &auth_env);
+    let auth = Server::start_with(dir, &["--role", "auth"], &auth_env);
     drive_traffic(dir, &data_dir, &auth.url, &policy_url);
     let policy_metrics = scrape(&policy);
 
