@@ -255,4 +255,8 @@ impl rsp_core::bus::EventSink for Publisher {
             tracing::warn!(kind = kind.as_str(), id = %id, %error, "event not recorded");
         }
     }
+
+    fn try_emit(&self, event: Event) -> bool {
+        self.try_publish(event).is_ok()
+    }
 }

@@ -127,9 +127,15 @@ pub enum Claim {
 /// Where use cases send events that describe no stored change (a token issued, a decision denied): the
 /// batching publisher in front of the bus. `emit` waits only while the publisher's buffer is full
 /// (backpressure), never for the bus itself, so a slow bus never adds latency to a token request.
+///
+/// `try_emit` is for sampled, low-priority records on paths that must never wait (decisions,
+/// introspections): when the buffer is full the event is dropped and the caller counts the loss.
 #[async_trait]
 pub trait EventSink: Send + Sync {
     async fn emit(&self, event: Event);
+
+    /// Takes `event` if that needs no waiting; `false` when it was dropped.
+    fn try_emit(&self, event: Event) -> bool;
 }
 
 /// Drops events: for tools and tests that run use cases without a bus.
@@ -139,4 +145,8 @@ pub struct NoEvents;
 #[async_trait]
 impl EventSink for NoEvents {
     async fn emit(&self, _event: Event) {}
+
+    fn try_emit(&self, _event: Event) -> bool {
+        true
+    }
 }

@@ -215,9 +215,52 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// Decides which calls of a sampled audit record are kept (`token.introspected`, `decision.denied`).
+/// Draws come from a randomly keyed hash of a counter: cheap on hot paths (no system randomness per call),
+/// and a periodic traffic pattern cannot line up with them.
+#[derive(Debug, Default)]
+pub struct Sampler {
+    draws: std::sync::atomic::AtomicU64,
+    keys: std::hash::RandomState,
+}
+
+impl Sampler {
+    /// Whether this call falls in a sample of `rate` (1 = always, 0, below or NaN = never).
+    pub fn sample(&self, rate: f64) -> bool {
+        use std::hash::BuildHasher;
+        if rate >= 1.0 {
+            return true;
+        }
+        if rate.is_nan() || rate <= 0.0 {
+            return false;
+        }
+        let draw = self.keys.hash_one(self.draws.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) >> 11;
+        // 53 random bits as a fraction in [0, 1).
+        let fraction = (draw as f64) / ((1_u64 << 53) as f64);
+        fraction < rate
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_edges_of_the_sample_rate_are_exact() {
+        let sampler = Sampler::default();
+        assert!((0..1000).all(|_| sampler.sample(1.0)));
+        assert!((0..1000).all(|_| !sampler.sample(0.0)));
+        assert!((0..1000).all(|_| !sampler.sample(f64::NAN)));
+        assert!((0..1000).all(|_| !sampler.sample(-1.0)));
+    }
+
+    #[test]
+    fn a_fractional_rate_samples_about_that_share() {
+        let sampler = Sampler::default();
+        let hits = (0..20_000).filter(|_| sampler.sample(0.25)).count();
+        // Binomial(20000, 0.25): mean 5000, sd ~61; 10 sd either way never fails by chance.
+        assert!((4_390..=5_610).contains(&hits), "{hits} hits");
+    }
 
     #[test]
     fn ids_are_unique_and_time_ordered() {

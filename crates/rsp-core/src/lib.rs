@@ -36,7 +36,7 @@ pub mod time;
 pub mod user;
 
 pub use client::{Client, ClientKind, GrantType};
-pub use event::{Event, EventId, EventKind, Priority};
+pub use event::{Event, EventId, EventKind, Priority, Sampler};
 pub use ids::{ClientId, IdError, KeyId, TenantId, TokenId};
 pub use key::{KeyStatus, SigningAlgorithm, StoredKey};
 pub use ports::{Store, StoreError};

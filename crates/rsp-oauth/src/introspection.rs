@@ -120,12 +120,12 @@ impl AuthService {
         token: &str,
     ) -> Result<Introspection, OAuthError> {
         let Some(claims) = self.live_claims(tenant, keys, token).await? else {
-            self.emit_introspected(tenant, caller, None, false).await;
+            self.emit_introspected(tenant, caller, None, false);
             return Ok(Introspection::inactive());
         };
         let visible =
             claims.client_id == caller.client_id.as_str() || caller.introspect_audiences.contains(&claims.aud);
-        self.emit_introspected(tenant, caller, Some(&claims.jti), visible).await;
+        self.emit_introspected(tenant, caller, Some(&claims.jti), visible);
         if !visible {
             return Ok(Introspection::inactive());
         }

@@ -133,6 +133,8 @@ pub struct AuthService {
     /// adapter, with other replicas.
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) events: Arc<dyn EventSink>,
+    /// Picks the introspections recorded (`introspection_audit_sample_rate`).
+    pub(crate) sampler: rsp_core::Sampler,
     /// Dropped with the service, which ends the invalidation listener (see [`crate::invalidation`]).
     pub(crate) alive: watch::Sender<()>,
     /// The tenant policies that may govern which scopes a client receives; `None` means registered
@@ -175,6 +177,7 @@ impl AuthService {
             verified: VerifiedTokens::default(),
             cache: default_cache(),
             events: Arc::new(NoEvents),
+            sampler: rsp_core::Sampler::default(),
             alive: watch::Sender::new(()),
             scope_gate: None,
             response_sealer: master_key.response_sealer(),

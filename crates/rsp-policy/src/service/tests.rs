@@ -276,6 +276,11 @@ impl EventSink for Recorder {
     async fn emit(&self, event: Event) {
         self.0.lock().unwrap().push(event);
     }
+
+    fn try_emit(&self, event: Event) -> bool {
+        self.0.lock().unwrap().push(event);
+        true
+    }
 }
 
 impl Recorder {
