@@ -23,23 +23,8 @@ cargo build --release --locked -p rsp >&2
 RSP="$CARGO_TARGET_DIR/release/rsp"
 bash "$PEERS/oidc-provider/setup.sh" "$PEER_DIR" >&2
 
-WORK=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() {
-  for _ in $(seq 1 200); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench: $1 did not answer" >&2
-  exit 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 RUST_LOG=warn "$RSP" serve --data-dir "$WORK/data" --listen 127.0.0.1:18080 --ops-listen 127.0.0.1:19090 \
   >"$WORK/rsp.log" 2>&1 &

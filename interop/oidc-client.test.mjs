@@ -7,55 +7,14 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import * as client from 'openid-client';
 import * as jose from 'jose';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..');
+import { adminRequest, discover as discoverClient } from './lib/admin.mjs';
+import { startServer } from './lib/server.mjs';
+
 const TENANT = 'default';
-const STARTUP_TIMEOUT_MS = 20_000;
-
-function findBinary() {
-  const candidates = [];
-  if (process.env.RSP_BIN) return process.env.RSP_BIN;
-  if (process.env.CARGO_TARGET_DIR) {
-    candidates.push(path.resolve(repoRoot, process.env.CARGO_TARGET_DIR, 'debug', 'rsp'));
-  }
-  candidates.push('/root/.cache/rsp-target/debug/rsp', path.join(repoRoot, 'target', 'debug', 'rsp'));
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(`rsp binary not found (tried ${candidates.join(', ')}); run \`cargo build -p rsp\` or set RSP_BIN`);
-  }
-  return found;
-}
-
-/** Reserves `count` distinct free loopback ports by binding to port 0, then releases them. */
-async function freePorts(count) {
-  const servers = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer();
-      await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
-      });
-      servers.push(server);
-    }
-    return servers.map((s) => s.address().port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Decodes a JWT's protected header without verifying it. */
 const headerOf = (jwt) => jose.decodeProtectedHeader(jwt);
@@ -69,9 +28,7 @@ async function fetchJwks(jwksUri) {
 }
 
 describe('rsp interoperability with openid-client and jose', () => {
-  let server;
-  let serverLog = '';
-  let dataDir;
+  let server; // see lib/server.mjs
   let baseUrl;
   let admin; // contents of admin-client.json
   let issuer;
@@ -84,73 +41,17 @@ describe('rsp interoperability with openid-client and jose', () => {
   const verify = (token, jwks) =>
     jose.jwtVerify(token, jwks, { issuer, typ: 'at+jwt', algorithms: ['ES256'] });
 
-  const discover = (clientId, clientSecret) =>
-    client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret), {
-      execute: [client.allowInsecureRequests],
-    });
+  const discover = (clientId, clientSecret) => discoverClient(issuer, clientId, clientSecret);
 
-  const adminRequest = async (method, pathname, body) => {
-    const response = await fetch(`${admin.admin_api}${pathname}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, text, json: text ? JSON.parse(text) : undefined };
-  };
+  const adminCall = (method, pathname, body) => adminRequest(admin.admin_api, adminToken, method, pathname, body);
 
   before(async () => {
-    const bin = findBinary();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'rsp-interop-'));
-    const [port, opsPort] = await freePorts(2);
-    baseUrl = `http://127.0.0.1:${port}`;
-    server = spawn(
-      bin,
-      ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--ops-listen', `127.0.0.1:${opsPort}`],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-    );
-    server.stdout.on('data', (chunk) => (serverLog += chunk));
-    server.stderr.on('data', (chunk) => (serverLog += chunk));
-    let exited = null;
-    server.once('exit', (code, signal) => (exited = { code, signal }));
-
-    const discoveryUrl = `${baseUrl}/t/${TENANT}/.well-known/openid-configuration`;
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    for (;;) {
-      if (exited) {
-        throw new Error(`rsp exited early (${JSON.stringify(exited)}):\n${serverLog}`);
-      }
-      try {
-        const response = await fetch(discoveryUrl);
-        if (response.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`rsp did not answer ${discoveryUrl} within ${STARTUP_TIMEOUT_MS} ms:\n${serverLog}`);
-      }
-      await sleep(100);
-    }
-
-    admin = JSON.parse(await readFile(path.join(dataDir, 'admin-client.json'), 'utf8'));
-    for (const field of ['issuer', 'token_endpoint', 'admin_api', 'client_id', 'client_secret']) {
-      assert.equal(typeof admin[field], 'string', `admin-client.json field ${field}`);
-    }
-    issuer = `${baseUrl}/t/${TENANT}`;
+    server = await startServer({ tenant: TENANT });
+    ({ baseUrl, admin, issuer } = server);
   });
 
   after(async () => {
-    if (server && server.exitCode === null && server.signalCode === null) {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
-      const timer = setTimeout(() => server.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   test('admin-client.json describes this server', () => {
@@ -175,7 +76,7 @@ describe('rsp interoperability with openid-client and jose', () => {
     assert.equal(tokens.token_type, 'bearer'); // openid-client lower-cases token_type
     adminToken = tokens.access_token;
 
-    const response = await adminRequest('POST', `/tenants/${TENANT}/clients`, {
+    const response = await adminCall('POST', `/tenants/${TENANT}/clients`, {
       name: 'interop',
       grant_types: ['client_credentials'],
       scope: 'api:read api:write',
@@ -256,7 +157,7 @@ describe('rsp interoperability with openid-client and jose', () => {
     const tokenB = (await client.clientCredentialsGrant(config, { scope: 'api:read' })).access_token;
     assert.equal(headerOf(tokenB).kid, kid1);
 
-    const rotated = await adminRequest('POST', `/tenants/${TENANT}/keys/rotate`);
+    const rotated = await adminCall('POST', `/tenants/${TENANT}/keys/rotate`);
     assert.equal(rotated.status, 200, `rotate keys: ${rotated.text}`);
 
     const set = await fetchJwks(metadata.jwks_uri);

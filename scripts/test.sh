@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test of the workspace, the deployment checks, then the interoperability
-# tests that drive the real binary with certified third-party OpenID libraries (Node.js). Run from anywhere.
+# tests that drive the real binary with certified third-party OpenID libraries and a headless browser (Node.js).
+# Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"

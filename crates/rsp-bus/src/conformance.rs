@@ -19,7 +19,7 @@ use rsp_core::{Event, EventKind, Priority, TenantId};
 use tokio::time::Instant;
 
 pub use delivery::{ack_is_final, group_fan_out, load_sharing, priority_order, reclaim_dead_consumer, retry_delay};
-pub use runner::{claims, dead_letter_after_max_attempts, duplicate_handled_once, stats_depth_and_pending};
+pub use runner::{batches, claims, dead_letter_after_max_attempts, duplicate_handled_once, stats_depth_and_pending};
 
 /// A violated expectation, or a bus call that failed during a check.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,7 @@ where
     reclaim_dead_consumer(fresh().await).await?;
     retry_delay(fresh().await).await?;
     claims(fresh().await).await?;
+    batches(fresh().await).await?;
     dead_letter_after_max_attempts(fresh().await).await?;
     duplicate_handled_once(fresh().await).await?;
     stats_depth_and_pending(fresh().await).await?;

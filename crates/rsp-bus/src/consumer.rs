@@ -3,9 +3,10 @@
 //! Redis bus and the SQL bus share it, and so do the audit consumer and the outbox relay.
 //!
 //! One pass: `receive` a batch; claim every event of it at once (one round trip for the batch, not one per
-//! event); then, in order, skip copies already handled or being handled, run the handler, and either
-//! complete the event or release it and schedule a retry (or a dead letter after `max_attempts`); finally
-//! acknowledge the batch. Completions are sent while the next handler runs, and the batch is acknowledged
+//! event); skip copies already handled or being handled; hand the claimed events to the handler as one
+//! batch when it takes batches (then complete them all at once); otherwise, or when the batch failed, run
+//! the handler on each in order, and either complete the event or release it and schedule a retry (or a
+//! dead letter after `max_attempts`); finally acknowledge the batch. Completions are sent while the next handler runs, and the batch is acknowledged
 //! only after they are stored, so a crash repeats at most the handlers whose completion was in flight.
 
 pub(crate) mod backoff;
@@ -28,6 +29,14 @@ use crate::metrics::{self, HandledMetrics};
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+
+    /// Handles a whole claimed batch at once, for handlers that can do that more cheaply (one transaction
+    /// for all); `None`, the default, means one by one. After `Some(Err(_))` the consumer handles each
+    /// event alone, so one bad event is retried or dead-lettered without holding back the others:
+    /// a batch must therefore be all-or-nothing, or safe to repeat.
+    async fn handle_batch(&self, _events: &[Event]) -> Option<Result<(), HandlerError>> {
+        None
+    }
 }
 
 /// Why a handler failed, which decides what happens to the event.

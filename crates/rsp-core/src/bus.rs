@@ -99,6 +99,24 @@ pub trait EventBus: Send + Sync {
     /// duplicate can arrive.
     async fn complete(&self, group: &str, event: &EventId) -> BusResult<()>;
 
+    /// [`EventBus::claim`] for each of `events`, outcomes in their order. An adapter may take them all in
+    /// one round trip (one transaction on the SQL bus); the default asks one by one.
+    async fn claim_many(&self, group: &str, events: &[EventId], lease: Duration) -> Vec<BusResult<Claim>> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(self.claim(group, event, lease).await);
+        }
+        outcomes
+    }
+
+    /// [`EventBus::complete`] for each of `events`; an adapter may store them in one round trip.
+    async fn complete_many(&self, group: &str, events: &[EventId]) -> BusResult<()> {
+        for event in events {
+            self.complete(group, event).await?;
+        }
+        Ok(())
+    }
+
     /// After the handler failed: drops the claim so the retry can claim it again.
     async fn release(&self, group: &str, event: &EventId) -> BusResult<()>;
 

@@ -63,6 +63,9 @@ pub struct Client {
     /// Where the authorization endpoint may send this client's users back, compared by exact string
     /// (RFC 9700 §2.1); only a loopback URI's port may vary (RFC 8252 §7.3).
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §3) may send this client's users
+    /// afterwards, compared like `redirect_uris`; a URI not listed is never followed.
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

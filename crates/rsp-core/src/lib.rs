@@ -10,6 +10,7 @@
 //! - [`tenant`], [`client`], [`key`]: the records the platform stores.
 //! - [`grant`]: the authorization code flow's records: grants, codes, refresh tokens, consents.
 //! - [`user`]: end users of a tenant (ids, usernames folded for comparison, stored records).
+//! - [`mfa`]: second factors: TOTP enrolments, recovery codes, the login's pending second step.
 //! - [`policy`]: policy-set versions and entities as stored (Cedar text kept verbatim).
 //! - [`ports`]: the storage traits the adapters in `rsp-store` implement.
 //! - [`cache`]: the two-level cache port (`Cache`, `CacheKind`, `Invalidation`) and its typed helpers.
@@ -26,6 +27,7 @@ pub mod event;
 pub mod grant;
 pub mod ids;
 pub mod key;
+pub mod mfa;
 pub mod policy;
 pub mod ports;
 pub mod scope;

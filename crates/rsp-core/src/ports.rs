@@ -81,6 +81,9 @@ pub trait RevocationStore: Send + Sync {
         events: &[Event],
     ) -> StoreResult<()>;
     async fn is_revoked(&self, tenant: &TenantId, jti: &TokenId) -> StoreResult<bool>;
+    /// Drops the records of tokens that expired before `now` (an expired token is refused anyway);
+    /// returns how many.
+    async fn purge_expired_revocations(&self, now: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -113,10 +116,12 @@ pub trait PolicyStore: Send + Sync {
     ) -> StoreResult<u64>;
 }
 
-/// Whether a tenant's policies let a client receive a scope: the policy decision point as seen by token
-/// issuance. In one process the policy service answers directly; apart, a client of its HTTP API does.
+/// Whether a tenant's policies let a client receive a scope, or a user sign in to a client: the policy
+/// decision point as seen by token issuance and the code flow. In one process the policy service answers
+/// directly; apart, a client of its HTTP API does. Both questions are opt-in: `None` until a policy of the
+/// tenant names the action, so application policies never silently deny issuance or sign-in.
 #[async_trait]
-pub trait ScopeGate: Send + Sync {
+pub trait PolicyGate: Send + Sync {
     /// `None` when the tenant's policies do not govern scope requests (its registered scopes decide);
     /// otherwise whether the client may receive `scope` for `audience`.
     async fn permits_scope(
@@ -125,6 +130,15 @@ pub trait ScopeGate: Send + Sync {
         client: &ClientId,
         scope: &str,
         audience: &str,
+    ) -> StoreResult<Option<bool>>;
+    /// `None` when the tenant's policies do not govern sign-in; otherwise whether `user` may sign in to
+    /// `client` (an authorization code be issued) having authenticated with the methods `amr` (RFC 8176).
+    async fn permits_sign_in(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+        client: &ClientId,
+        amr: &[String],
     ) -> StoreResult<Option<bool>>;
 }
 
@@ -175,6 +189,20 @@ pub trait GrantStore: Send + Sync {
         now: UnixTime,
         events: &[Event],
     ) -> StoreResult<Vec<crate::TokenId>>;
+    /// Revokes every live grant of user `subject` (all clients) as [`GrantStore::revoke_grant`] does, in
+    /// one transaction; returns the access token ids newly revoked. Used after a password change
+    /// (RFC 9700 §4.14.2): grants made meanwhile by an old session must not outlive it.
+    async fn revoke_user_grants(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        now: UnixTime,
+        events: &[Event],
+    ) -> StoreResult<Vec<crate::TokenId>>;
+    /// Deletes grants that expired before `now`, and grants that never issued a token and were created
+    /// before `unredeemed_before` (their code was abandoned), with their codes, refresh tokens and token
+    /// records; returns how many grants.
+    async fn purge_expired_grants(&self, now: UnixTime, unredeemed_before: UnixTime) -> StoreResult<u64>;
     /// Remembers (replacing) the scopes a user consented to for a client.
     async fn save_consent(&self, consent: &Consent, events: &[Event]) -> StoreResult<()>;
     async fn find_consent(&self, tenant: &TenantId, subject: &str, client: &ClientId) -> StoreResult<Option<Consent>>;
@@ -232,6 +260,79 @@ pub trait SessionStore: Send + Sync {
     async fn purge_expired_sessions(&self, now: UnixTime) -> StoreResult<u64>;
 }
 
+/// Second factors (see [`crate::mfa`]). Every rule that must hold across replicas (a time step used once,
+/// a recovery code used once) is one conditional statement whose affected-row count decides.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    /// Stores a pending enrolment, replacing an earlier pending one; a confirmed one is `Conflict` (it
+    /// must be disabled first).
+    async fn save_pending_totp(&self, enrolment: &crate::mfa::TotpEnrolment, events: &[Event]) -> StoreResult<()>;
+    async fn find_totp(&self, tenant: &TenantId, user: &UserId) -> StoreResult<Option<crate::mfa::TotpEnrolment>>;
+    /// Confirms the pending enrolment with the code of `step` and replaces the recovery codes with
+    /// `recovery_hashes`, in one transaction; false (nothing changed) when there is no pending enrolment.
+    /// `display_sealed` (the codes, sealed) is kept until [`MfaStore::take_recovery_display`] takes it.
+    #[expect(clippy::too_many_arguments, reason = "one transaction's inputs; a struct would only rename them")]
+    async fn confirm_totp(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        step: i64,
+        recovery_hashes: &[String],
+        display_sealed: &[u8],
+        now: UnixTime,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+    /// Records that the code of `step` was accepted, only if the enrolment is confirmed and `step` is later
+    /// than the last accepted one (compare-and-set); clears the failure count. True for exactly one caller.
+    async fn use_totp_step(&self, tenant: &TenantId, user: &UserId, step: i64) -> StoreResult<bool>;
+    /// Counts a wrong code; returns the consecutive failures now stored (0 when not enrolled).
+    async fn record_totp_failure(&self, tenant: &TenantId, user: &UserId, now: UnixTime) -> StoreResult<u32>;
+    /// Spends the recovery code with this hash (deletes it) and clears the failure count; true for
+    /// exactly one caller.
+    async fn use_recovery_code(&self, tenant: &TenantId, user: &UserId, code_hash: &str) -> StoreResult<bool>;
+    async fn count_recovery_codes(&self, tenant: &TenantId, user: &UserId) -> StoreResult<u64>;
+    /// The sealed recovery codes kept by the confirmation, returned to exactly one caller and then gone.
+    async fn take_recovery_display(&self, tenant: &TenantId, user: &UserId) -> StoreResult<Option<Vec<u8>>>;
+    /// Removes the enrolment (pending or confirmed) and the recovery codes; returns whether one existed.
+    async fn delete_totp(&self, tenant: &TenantId, user: &UserId, events: &[Event]) -> StoreResult<bool>;
+    async fn save_mfa_challenge(&self, challenge: &crate::mfa::MfaChallenge) -> StoreResult<()>;
+    async fn find_mfa_challenge(
+        &self,
+        tenant: &TenantId,
+        challenge_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<crate::mfa::MfaChallenge>>;
+    async fn delete_mfa_challenge(&self, tenant: &TenantId, challenge_hash: &str) -> StoreResult<()>;
+    /// Removes expired challenges of every tenant; returns how many.
+    async fn purge_expired_mfa_challenges(&self, now: UnixTime) -> StoreResult<u64>;
+}
+
+/// The login throttle's failure counters, shared by every replica so that spreading guesses over them
+/// gains nothing. Each counter is a key within a tenant (the throttle builds them: per account, per source
+/// address, per pair); a counter whose last failure is not after `since` counts as empty.
+#[async_trait]
+pub trait LoginFailureStore: Send + Sync {
+    /// The live counters among `keys`, as (key, failures, last failure); keys without one are left out.
+    async fn login_failures(
+        &self,
+        tenant: &TenantId,
+        keys: &[&str],
+        since: UnixTime,
+    ) -> StoreResult<Vec<(String, u32, UnixTime)>>;
+    /// Counts a failure at `now` under each key (starting over at 1 where the counter is not live after
+    /// `since`), atomically per key; returns the counts now stored, in the order of `keys`.
+    async fn record_login_failure(
+        &self,
+        tenant: &TenantId,
+        keys: &[&str],
+        now: UnixTime,
+        since: UnixTime,
+    ) -> StoreResult<Vec<u32>>;
+    async fn clear_login_failures(&self, tenant: &TenantId, keys: &[&str]) -> StoreResult<()>;
+    /// Removes counters of every tenant whose last failure is not after `since`; returns how many.
+    async fn purge_login_failures(&self, since: UnixTime) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Whether the backing engine answers, for the readiness probe.
@@ -249,6 +350,8 @@ pub trait Store:
     + GrantStore
     + UserStore
     + SessionStore
+    + MfaStore
+    + LoginFailureStore
     + Health
 {
 }
@@ -263,6 +366,8 @@ impl<T> Store for T where
         + GrantStore
         + UserStore
         + SessionStore
+        + MfaStore
+        + LoginFailureStore
         + Health
 {
 }

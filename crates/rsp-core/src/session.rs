@@ -8,7 +8,12 @@
 
 use std::fmt;
 
-use crate::{TenantId, UnixTime, UserId};
+use crate::{EventKind, TenantId, UnixTime, UserId};
+
+impl EventKind {
+    /// A browser session was ended by logout (RP-initiated or on the server's own page).
+    pub const SESSION_ENDED: Self = Self::new("session.ended");
+}
 
 /// A signed-in browser. `auth_time` is when the user last actively authenticated; the session itself
 /// ends at `expires_at` whatever happens.

@@ -14,7 +14,8 @@ impl EventKind {
     pub const USER_CREATED: Self = Self::new("user.created");
     pub const USER_UPDATED: Self = Self::new("user.updated");
     pub const USER_DELETED: Self = Self::new("user.deleted");
-    /// The password was set by an administrator or upgraded to stronger hash parameters at login.
+    /// The password was set by an administrator, changed by its user, or upgraded to stronger hash
+    /// parameters at login.
     pub const USER_PASSWORD_CHANGED: Self = Self::new("user.password_changed");
 }
 
@@ -114,8 +115,8 @@ impl Username {
     }
 }
 
-/// A stored user. `Debug` leaves out the password hash and the sealed TOTP secret: neither is a
-/// plaintext secret, but both are offline-attack material that has no business in a log.
+/// A stored user. `Debug` leaves out the password hash: not a plaintext secret, but offline-attack
+/// material that has no business in a log. (The TOTP enrolment lives apart, in [`crate::mfa`].)
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub tenant_id: TenantId,
@@ -123,8 +124,6 @@ pub struct User {
     pub username: Username,
     /// The PHC string of an Argon2id hash; `None` for a user who has no password yet (cannot log in).
     pub password_hash: Option<String>,
-    /// The TOTP secret sealed under a master-key-derived key (base64url); `None` until enrolment.
-    pub totp_secret_sealed: Option<String>,
     /// When set, the user cannot sign in; the record and its id are kept.
     pub disabled_at: Option<UnixTime>,
     pub created_at: UnixTime,
@@ -145,7 +144,6 @@ impl fmt::Debug for User {
             .field("user_id", &self.user_id)
             .field("username", &self.username.as_str())
             .field("has_password", &self.password_hash.is_some())
-            .field("has_totp", &self.totp_secret_sealed.is_some())
             .field("disabled_at", &self.disabled_at)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
@@ -184,13 +182,12 @@ mod tests {
             user_id: UserId::parse("0123456789abcdef0123456789abcdef").unwrap(),
             username: Username::parse("bob").unwrap(),
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-            totp_secret_sealed: Some("c2VhbGVk".into()),
             disabled_at: None,
             created_at: UnixTime(1),
             updated_at: UnixTime(1),
             password_changed_at: None,
         };
         let debug = format!("{user:?}");
-        assert!(!debug.contains("argon2") && !debug.contains("c2VhbGVk"), "{debug}");
+        assert!(!debug.contains("argon2"), "{debug}");
     }
 }

@@ -4,10 +4,12 @@
 //! - [`router`]: `fn router(state) -> Router` with the middleware stack built in one place.
 //! - [`routes`]: one module per API surface (OAuth endpoints, admin API, operations).
 //! - [`extract`]: request parsing at the edge (form bodies, client credentials, JSON, bearer tokens).
+//! - [`client_address`]: who the client is, behind the proxies the operator trusts.
 //! - [`context`]: the per-request context (request id, trace id, actor) events are stamped with.
 //! - [`error`]: the one place where use-case errors become HTTP responses.
 //! - [`metrics`]: request counting and latency per route.
 
+pub mod client_address;
 pub mod context;
 pub mod error;
 pub mod extract;

@@ -37,6 +37,7 @@ pub struct ClientSettings {
     pub audiences: Option<Vec<String>>,
     pub introspect_audiences: Option<Vec<String>>,
     pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 /// A key as the admin API shows it: never the private half.
@@ -93,9 +94,11 @@ fn parse_grants(list: Vec<String>) -> Result<Vec<GrantType>, AdminError> {
     Ok(grants)
 }
 
+/// Checks redirect URIs, or post-logout redirect URIs, which follow the same rules (RP-Initiated
+/// Logout 1.0 §3.1: registered, compared exactly).
 fn parse_redirect_uris(list: Vec<String>) -> Result<Vec<String>, AdminError> {
     if list.len() > Client::MAX_REDIRECT_URIS {
-        return Err(AdminError::Invalid(format!("at most {} redirect URIs", Client::MAX_REDIRECT_URIS)));
+        return Err(AdminError::Invalid(format!("at most {} redirect URIs per list", Client::MAX_REDIRECT_URIS)));
     }
     for uri in &list {
         crate::authorize::redirect_uri::validate_registration(uri).map_err(|e| AdminError::Invalid(e.to_string()))?;
@@ -182,6 +185,7 @@ impl AuthService {
         let audiences = parse_audiences(settings.audiences.unwrap_or_default())?;
         let introspect_audiences = parse_audiences(settings.introspect_audiences.unwrap_or_default())?;
         let redirect_uris = parse_redirect_uris(settings.redirect_uris.unwrap_or_default())?;
+        let post_logout_redirect_uris = parse_redirect_uris(settings.post_logout_redirect_uris.unwrap_or_default())?;
         validate_client_shape(kind, &grant_types, &redirect_uris)?;
         let secret = (kind == ClientKind::Confidential).then(|| Secret::new(random_token(32)));
         let now = self.clock.now();
@@ -197,6 +201,7 @@ impl AuthService {
             audiences,
             introspect_audiences,
             redirect_uris,
+            post_logout_redirect_uris,
             created_at: now,
             updated_at: now,
         };
@@ -245,6 +250,9 @@ impl AuthService {
         }
         if let Some(uris) = changes.redirect_uris {
             client.redirect_uris = parse_redirect_uris(uris)?;
+        }
+        if let Some(uris) = changes.post_logout_redirect_uris {
+            client.post_logout_redirect_uris = parse_redirect_uris(uris)?;
         }
         validate_client_shape(client.kind, &client.grant_types, &client.redirect_uris)?;
         client.updated_at = self.clock.now();
@@ -355,6 +363,7 @@ fn client_event(kind: EventKind, client: &Client) -> Event {
         "audiences": client.audiences,
         "introspect_audiences": client.introspect_audiences,
         "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
     }))
 }
 

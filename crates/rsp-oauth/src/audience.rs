@@ -134,7 +134,7 @@ impl crate::AuthService {
         requested: ScopeSet,
         audience: &str,
     ) -> Result<ScopeSet, OAuthError> {
-        let Some(gate) = &self.scope_gate else {
+        let Some(gate) = &self.policy_gate else {
             return Ok(requested);
         };
         if requested.iter().any(|scope| scope.as_str() == ADMIN_SCOPE) {

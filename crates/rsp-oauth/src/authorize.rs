@@ -94,7 +94,7 @@ pub enum AuthorizeError {
 }
 
 /// `uri` with `pairs` appended to its query (keeping any query the registered URI had).
-fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in pairs {
         serializer.append_pair(name, value);
@@ -300,6 +300,11 @@ impl AuthService {
         if request.authentication_too_old(user, now) {
             return Err(AuthorizeError::Redirect(request.error("login_required", "the authentication is too old")));
         }
+        if !self.sign_in_permitted(request, user).await? {
+            return Err(AuthorizeError::Redirect(
+                request.error("access_denied", "the tenant's policies do not allow this sign-in"),
+            ));
+        }
         let scope = self.consented_scope(request, &user.user_id).await?;
         let grant_id = random_token(16);
         let code = random_token(32);
@@ -332,6 +337,15 @@ impl AuthService {
         }
         pairs.push(("iss", &request.issuer));
         Ok(with_query(&request.redirect_uri, &pairs))
+    }
+
+    /// Whether the tenant's Cedar policies let this user sign in to this client (true when they do not
+    /// govern sign-in, see [`rsp_core::ports::PolicyGate`]).
+    async fn sign_in_permitted(&self, request: &AuthorizationRequest, user: &SignedInUser) -> Result<bool, OAuthError> {
+        let Some(gate) = &self.policy_gate else { return Ok(true) };
+        let verdict =
+            gate.permits_sign_in(&request.tenant, &user.user_id, &request.client.client_id, &user.amr).await?;
+        Ok(verdict.unwrap_or(true))
     }
 
     /// The requested scope, without `offline_access` unless it may be honoured (see [`Self::issue_code`]).

@@ -48,6 +48,9 @@ struct ClientRecord {
     /// Absent in records cached before clients had redirect URIs.
     #[serde(default)]
     redirect_uris: Vec<String>,
+    /// Absent in records cached before clients had post-logout redirect URIs.
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
     created_at: UnixTime,
     updated_at: UnixTime,
 }
@@ -65,6 +68,7 @@ impl From<Client> for ClientRecord {
             audiences: c.audiences,
             introspect_audiences: c.introspect_audiences,
             redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -84,6 +88,7 @@ impl From<ClientRecord> for Client {
             audiences: r.audiences,
             introspect_audiences: r.introspect_audiences,
             redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -129,6 +134,7 @@ mod tests {
             audiences: vec!["https://api.example.com".into()],
             introspect_audiences: vec!["https://rs.example.com".into()],
             redirect_uris: vec!["https://app.example.com/cb".into()],
+            post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
             created_at: UnixTime(1),
             updated_at: UnixTime(2),
         };

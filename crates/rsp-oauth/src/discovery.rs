@@ -3,7 +3,7 @@
 //!
 //! Only what is implemented is advertised: the code flow with S256 PKCE and `iss` in authorization
 //! responses (RFC 9207), refresh tokens, ID tokens and userinfo; no implicit or password grant, no
-//! `plain` PKCE, and no `end_session_endpoint` until logout exists.
+//! `plain` PKCE. `end_session_endpoint` is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
 use rsp_core::TenantId;
 use serde_json::{Value, json};
@@ -23,6 +23,7 @@ impl AuthService {
             "introspection_endpoint": issuers.endpoint(tenant, "/oauth2/introspect"),
             "revocation_endpoint": issuers.endpoint(tenant, "/oauth2/revoke"),
             "userinfo_endpoint": issuers.endpoint(tenant, "/oauth2/userinfo"),
+            "end_session_endpoint": issuers.endpoint(tenant, "/oauth2/logout"),
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

@@ -57,6 +57,13 @@ pub fn mint(keys: &TenantKeys, claims: &IdClaims) -> Result<String, OAuthError> 
 /// The `sub` of an `id_token_hint` (OIDC Core §3.1.2.1), if this issuer signed it as an ID token. An
 /// expired hint is still a hint (the spec allows it); anything else that does not verify is refused.
 pub fn hinted_subject(keys: &TenantKeys, token: &str, issuer: &str) -> Option<String> {
+    verified_hint(keys, token, issuer).map(|claims| claims.sub)
+}
+
+/// The claims of an `id_token_hint` (OIDC Core §3.1.2.1, RP-Initiated Logout 1.0 §2) when it is one of
+/// this issuer's ID tokens: `typ: JWT`, signed by a published key of the tenant with that key's
+/// algorithm, and `iss` this issuer. Expiry is not checked: an expired ID token is still a valid hint.
+pub fn verified_hint(keys: &TenantKeys, token: &str, issuer: &str) -> Option<IdClaims> {
     if token.len() > crate::token::MAX_TOKEN_LEN {
         return None;
     }
@@ -74,7 +81,7 @@ pub fn hinted_subject(keys: &TenantKeys, token: &str, issuer: &str) -> Option<St
     validation.required_spec_claims.clear();
     validation.set_issuer(&[issuer]);
     let data = jsonwebtoken::decode::<IdClaims>(token, &verifier.key, &validation).ok()?;
-    (data.claims.iss == issuer).then_some(data.claims.sub)
+    (data.claims.iss == issuer).then_some(data.claims)
 }
 
 #[cfg(test)]

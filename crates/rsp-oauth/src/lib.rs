@@ -18,8 +18,11 @@
 //! - [`invalidation`]: the task that applies the cache's invalidation notices (from every replica) to
 //!   the key ring and the verified tokens.
 //! - [`events`]: `token.issued` and sampled `token.introspected` events for the event sink.
-//! - [`sessions`]: browser sessions, parked authorization requests and CSRF tokens for the sign-in pages.
+//! - [`sessions`]: browser sessions, parked authorization requests and CSRF tokens for the sign-in pages;
+//!   [`account_return`]: the way back to an account page through the login page.
+//! - [`logout`]: RP-initiated logout: validating the request, ending the session.
 //! - [`users`]: end users: Argon2id passwords on a bounded pool, the throttled password login, user admin.
+//! - [`mfa`]: the TOTP second factor: RFC 6238, enrolment, recovery codes, the login's second step.
 //! - [`admin`]: tenant, client and key management; [`audit`]: reading the audit trail.
 //! - [`params`]: RFC 6749 form-parameter rules; [`issuer`]: every URL the server emits.
 //!
@@ -31,6 +34,7 @@
 //! and also drops this replica's own in-process state before returning, so a change is seen at once
 //! here and within the invalidation delay on other replicas.
 
+pub mod account_return;
 pub mod admin;
 pub mod audience;
 pub mod audit;
@@ -48,6 +52,8 @@ pub mod introspection;
 pub mod invalidation;
 pub mod issuer;
 pub mod keyring;
+pub mod logout;
+pub mod mfa;
 pub mod params;
 pub mod pkce;
 pub mod revocation;

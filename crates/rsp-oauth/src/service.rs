@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rsp_cache::{CacheConfig, LocalCache};
 use rsp_core::bus::{EventSink, NoEvents};
 use rsp_core::cache::Cache;
-use rsp_core::ports::ScopeGate;
+use rsp_core::ports::PolicyGate;
 use rsp_core::{Clock, Store, TenantId};
 use tokio::sync::watch;
 
@@ -39,6 +39,8 @@ pub struct TokenSettings {
     /// A retry of a refresh within this many seconds of its rotation gets the same response instead of
     /// tripping reuse detection (a client that lost the answer to a network error). 0 turns it off.
     pub refresh_grace_secs: i64,
+    /// How long a browser stays signed in after a login; `max_age` and `prompt=login` ask sooner.
+    pub session_lifetime_secs: i64,
 }
 
 impl Default for TokenSettings {
@@ -52,6 +54,7 @@ impl Default for TokenSettings {
             refresh_token_idle_secs: 14 * 86_400,
             grant_lifetime_secs: 90 * 86_400,
             refresh_grace_secs: 10,
+            session_lifetime_secs: 8 * 3600,
         }
     }
 }
@@ -139,13 +142,15 @@ pub struct AuthService {
     pub(crate) alive: watch::Sender<()>,
     /// The tenant policies that may govern which scopes a client receives; `None` means registered
     /// scopes alone decide.
-    pub(crate) scope_gate: Option<Arc<dyn ScopeGate>>,
+    pub(crate) policy_gate: Option<Arc<dyn PolicyGate>>,
     /// Seals the responses kept for the refresh grace window.
     pub(crate) response_sealer: KeySealer,
     /// Where userinfo reads a user's claims: the store's users unless replaced.
     pub(crate) user_claims: Arc<dyn UserClaimsSource>,
     /// End users' password hashing pool and login throttle.
     pub(crate) users: crate::users::UserAuth,
+    /// Seals users' TOTP secrets (and new recovery codes until shown).
+    pub(crate) totp_sealer: KeySealer,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -179,9 +184,10 @@ impl AuthService {
             events: Arc::new(NoEvents),
             sampler: rsp_core::Sampler::default(),
             alive: watch::Sender::new(()),
-            scope_gate: None,
+            policy_gate: None,
             response_sealer: master_key.response_sealer(),
             users: crate::users::UserAuth::default(),
+            totp_sealer: master_key.totp_sealer(),
         }
     }
 
@@ -200,8 +206,8 @@ impl AuthService {
     }
 
     /// Lets tenant policies govern issuance (`Action::"RequestScope"`).
-    pub fn with_scope_gate(mut self, gate: Arc<dyn ScopeGate>) -> Self {
-        self.scope_gate = Some(gate);
+    pub fn with_policy_gate(mut self, gate: Arc<dyn PolicyGate>) -> Self {
+        self.policy_gate = Some(gate);
         self
     }
 

@@ -8,15 +8,13 @@
 //! ending a user's access needs no extra step.
 
 use rsp_core::session::{BrowserSession, PendingAuthorization};
-use rsp_core::{TenantId, UserId};
+use rsp_core::{TenantId, UnixTime, UserId};
 
 use crate::crypto::random_token;
 use crate::sign_in::SignedInUser;
 use crate::users::AuthenticatedUser;
 use crate::{AuthService, OAuthError};
 
-/// How long a browser stays signed in after a login; `max_age` and `prompt=login` ask sooner.
-pub const SESSION_LIFETIME_SECS: i64 = 8 * 3600;
 /// How long a parked authorization request waits for its login and consent.
 pub const PENDING_LIFETIME_SECS: i64 = 15 * 60;
 /// Random bytes in a cookie value or pending id (256 bits).
@@ -27,6 +25,11 @@ fn labelled(label: &str, value: &str) -> String {
 }
 
 impl AuthService {
+    /// How long a browser stays signed in after a login (the session cookie's `Max-Age`).
+    pub fn session_lifetime_secs(&self) -> i64 {
+        self.settings.session_lifetime_secs
+    }
+
     /// Starts a session for a user who just logged in; returns the cookie value (shown to nobody else,
     /// never stored) and the user as the code flow consumes it.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -44,7 +47,7 @@ impl AuthService {
             auth_time: user.auth_time,
             amr: user.amr.clone(),
             created_at: now,
-            expires_at: now.plus_secs(SESSION_LIFETIME_SECS),
+            expires_at: now.plus_secs(self.settings.session_lifetime_secs),
         };
         self.store.create_session(&session).await?;
         Ok((cookie, signed_in(&session)))
@@ -68,7 +71,7 @@ impl AuthService {
         Ok(Some(signed_in(&session)))
     }
 
-    /// Ends the session a cookie stands for (a new login replaces it; logout will call it too).
+    /// Ends the session a cookie stands for (a new login replaces it; logout ends it).
     pub async fn end_session(&self, tenant: &TenantId, cookie: &str) -> Result<(), OAuthError> {
         Ok(self.store.delete_session(tenant, &self.hasher.hash(&labelled("session", cookie))).await?)
     }
@@ -118,6 +121,17 @@ impl AuthService {
     pub fn csrf_token_matches(&self, pre_session: &str, token: &str) -> bool {
         !pre_session.is_empty() && self.hasher.verify(&labelled("csrf", pre_session), token)
     }
+
+    /// The CSRF token of the session-bound form `form` (`logout`, `password`): a MAC of the session cookie
+    /// under the form's own label, so a token shown on one page is worthless on another.
+    pub fn form_token(&self, form: &str, session: &str) -> String {
+        self.hasher.hash(&labelled(&format!("csrf-{form}"), session))
+    }
+
+    /// Whether `token` is the CSRF token of `form` for `session` (constant time).
+    pub fn form_token_matches(&self, form: &str, session: &str, token: &str) -> bool {
+        !session.is_empty() && self.hasher.verify(&labelled(&format!("csrf-{form}"), session), token)
+    }
 }
 
 fn signed_in(session: &BrowserSession) -> SignedInUser {
@@ -134,7 +148,9 @@ fn signed_in(session: &BrowserSession) -> SignedInUser {
 pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl AuthService {
-    /// Removes expired sessions and parked requests every [`PURGE_EVERY`] until the service is dropped.
+    /// Removes expired state every [`PURGE_EVERY`] until the service is dropped: sessions and parked
+    /// requests, second-factor challenges, stale login counters, expired or abandoned grants, and
+    /// revocation records of tokens that have expired anyway.
     /// Every replica may run it: the deletes are idempotent.
     pub fn spawn_session_purge(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
         let service = std::sync::Arc::downgrade(self);
@@ -147,10 +163,23 @@ impl AuthService {
                     _ = dropped.changed() => return,
                 }
                 let Some(service) = service.upgrade() else { return };
-                match service.store.purge_expired_sessions(service.clock.now()).await {
+                let now = service.clock.now();
+                let throttle_window = service.users.throttle.window_secs();
+                let purged = async {
+                    let sessions = service.store.purge_expired_sessions(now).await?;
+                    let challenges = service.store.purge_expired_mfa_challenges(now).await?;
+                    let counters = service.store.purge_login_failures(UnixTime(now.0 - throttle_window)).await?;
+                    // A grant that never issued a token was left when its code expired unredeemed.
+                    let code_gone = UnixTime(now.0 - service.settings.authorization_code_ttl_secs - 60);
+                    let grants = service.store.purge_expired_grants(now, code_gone).await?;
+                    let revocations = service.store.purge_expired_revocations(now).await?;
+                    Ok::<_, rsp_core::StoreError>(sessions + challenges + counters + grants + revocations)
+                }
+                .await;
+                match purged {
                     Ok(0) => {}
-                    Ok(removed) => tracing::debug!(removed, "expired sign-in state purged"),
-                    Err(error) => tracing::warn!(%error, "purging expired sign-in state failed"),
+                    Ok(removed) => tracing::debug!(removed, "expired state purged"),
+                    Err(error) => tracing::warn!(%error, "purging expired state failed"),
                 }
             }
         })

@@ -10,9 +10,11 @@
 //!   there.
 //! - [`login`]: the password login, `AuthService::authenticate_user`.
 //! - [`admin`]: create, get, list, update, disable/enable, set password, delete.
+//! - [`change`]: the user's own password change, and the revocations after any change (PWD-6).
 //! - [`claims`]: the users' standard claims for userinfo, the default `UserClaimsSource`.
 
 pub mod admin;
+pub mod change;
 pub mod claims;
 pub mod login;
 pub mod password;
@@ -20,6 +22,7 @@ pub mod rules;
 pub mod throttle;
 
 pub use admin::{NewUser, UserChanges, UserPage};
+pub use change::PasswordChangeError;
 pub use claims::StoreUserClaims;
 pub use login::{AuthenticatedUser, LoginError};
 pub use password::{HashError, HashParams, PasswordHasher, Verdict};

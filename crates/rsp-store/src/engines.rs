@@ -23,6 +23,8 @@
 pub(crate) mod accounts;
 pub(crate) mod grants;
 pub(crate) mod keys;
+pub(crate) mod login_failures;
+pub(crate) mod mfa;
 pub(crate) mod policy;
 pub(crate) mod sessions;
 #[cfg(test)]

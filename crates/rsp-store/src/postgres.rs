@@ -248,3 +248,5 @@ crate::engines::keys::key_stores!(PostgresStore);
 crate::engines::grants::grant_store!(PostgresStore, Postgres);
 crate::engines::policy::policy_store!(PostgresStore);
 crate::engines::sessions::session_store!(PostgresStore);
+crate::engines::mfa::mfa_store!(PostgresStore);
+crate::engines::login_failures::login_failure_store!(PostgresStore);

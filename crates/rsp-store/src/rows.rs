@@ -129,6 +129,7 @@ pub fn client_from_row(row: &impl Columns) -> StoreResult<Client> {
         audiences: list_from_json(&row.text("audiences")?)?,
         introspect_audiences: list_from_json(&row.text("introspect_audiences")?)?,
         redirect_uris: list_from_json(&row.text("redirect_uris")?)?,
+        post_logout_redirect_uris: list_from_json(&row.text("post_logout_redirect_uris")?)?,
         created_at: UnixTime(row.int("created_at")?),
         updated_at: UnixTime(row.int("updated_at")?),
     })

@@ -110,5 +110,7 @@ crate::engines::keys::key_stores!(SqliteStore);
 crate::engines::grants::grant_store!(SqliteStore, Sqlite);
 crate::engines::policy::policy_store!(SqliteStore);
 crate::engines::sessions::session_store!(SqliteStore);
+crate::engines::mfa::mfa_store!(SqliteStore);
+crate::engines::login_failures::login_failure_store!(SqliteStore);
 
 pub use events::SqliteEventBus;

@@ -39,6 +39,8 @@ pub struct TestApp {
 #[derive(Debug, Clone, Default)]
 pub struct TestOptions {
     pub access_token_ttl_secs: Option<i64>,
+    /// The `trusted_proxies` setting (comma-separated addresses or networks).
+    pub trusted_proxies: Option<String>,
     /// PostgreSQL and Redis instead of SQLite and the in-process cache and bus (see [`services`]).
     pub shared: Option<services::Shared>,
 }
@@ -61,6 +63,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if let Some(ttl) = options.access_token_ttl_secs {
         config.access_token_ttl_secs = ttl;
     }
+    config.trusted_proxies = options.trusted_proxies;
     if let Some(shared) = &options.shared {
         shared.apply(&mut config);
     }

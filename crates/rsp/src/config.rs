@@ -65,6 +65,19 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Lifetime of access tokens in seconds (60 to 86400).
     pub access_token_ttl_secs: i64,
+    /// Lifetime of authorization codes in seconds (1 to 600): as long as a redirect takes.
+    pub authorization_code_ttl_secs: i64,
+    /// A refresh token unused for this many seconds is dead; each rotation starts the count anew.
+    pub refresh_token_idle_secs: i64,
+    /// No refresh token of a grant outlives this many seconds after the user's consent.
+    pub grant_lifetime_secs: i64,
+    /// A refresh retried within this many seconds of its rotation gets the same answer (0 to 60; 0 is off).
+    pub refresh_grace_secs: i64,
+    /// How long a browser stays signed in after a login, in seconds.
+    pub session_lifetime_secs: i64,
+    /// Comma-separated addresses or CIDR networks of the proxies in front of the server, whose
+    /// `X-Forwarded-For` names the client (the login throttle keys on it). Unset trusts no header.
+    pub trusted_proxies: Option<String>,
     /// Permit an `http` public URL on a non-loopback host (never in production: RFC 6749 §10.9).
     pub allow_insecure_http: bool,
     /// How long shutdown waits for in-flight requests.
@@ -94,6 +107,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// With `role = "auth"`: the base URL of the policy service (e.g. `http://rsp-policy:8080`).
     pub policy_url: Option<String>,
+    /// Remember decisions by (tenant, policy version, entity version, request); never stale, since a
+    /// write changes a version. Off evaluates every request, e.g. to measure the engine itself.
+    pub policy_decision_cache: bool,
 }
 
 impl Default for Config {
@@ -105,6 +121,12 @@ impl Default for Config {
             ops_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             master_key: None,
             access_token_ttl_secs: 600,
+            authorization_code_ttl_secs: 60,
+            refresh_token_idle_secs: 14 * 86_400,
+            grant_lifetime_secs: 90 * 86_400,
+            refresh_grace_secs: 10,
+            session_lifetime_secs: 8 * 3600,
+            trusted_proxies: None,
             allow_insecure_http: false,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
@@ -120,11 +142,19 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "rsp".into(),
             policy_url: None,
+            policy_decision_cache: true,
         }
     }
 }
 
-const ENV_KEYS: [&str; 21] = [
+const ENV_KEYS: [&str; 28] = [
+    "authorization_code_ttl_secs",
+    "refresh_token_idle_secs",
+    "grant_lifetime_secs",
+    "refresh_grace_secs",
+    "session_lifetime_secs",
+    "trusted_proxies",
+    "policy_decision_cache",
     "role",
     "audit_introspection_sample_rate",
     "audit_denied_decision_sample_rate",
@@ -185,6 +215,12 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if !(60..=86_400).contains(&self.access_token_ttl_secs) {
             bail!("access_token_ttl_secs must be between 60 and 86400");
+        }
+        if !(60..=30 * 86_400).contains(&self.session_lifetime_secs) {
+            bail!("session_lifetime_secs must be between 60 and 2592000 (30 days)");
+        }
+        if let Some(list) = &self.trusted_proxies {
+            rsp_http::client_address::TrustedProxies::parse(list)?;
         }
         if let Some(url) = &self.public_url {
             validate_public_url(url, self.allow_insecure_http)?;
@@ -351,6 +387,29 @@ mod tests {
         }
         assert!(text.contains("postgres://rsp:redacted@db:5432/rsp"));
         assert_eq!(config.replica_urls().len(), 2);
+    }
+
+    #[test]
+    fn the_decision_cache_is_on_unless_switched_off() {
+        assert!(Config::default().policy_decision_cache);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.toml");
+        std::fs::write(&file, "policy_decision_cache = false\n").unwrap();
+        assert!(!Config::load(Some(&file), &Overrides::default()).unwrap().policy_decision_cache);
+    }
+
+    #[test]
+    fn lifetimes_and_proxies_are_checked_at_start() {
+        assert!(Config { session_lifetime_secs: 30, ..Config::default() }.validate().is_err());
+        assert!(
+            Config { trusted_proxies: Some("10.0.0.0/8, ingress".into()), ..Config::default() }.validate().is_err()
+        );
+        assert!(Config { trusted_proxies: Some("10.0.0.0/8, ::1".into()), ..Config::default() }.validate().is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.toml");
+        std::fs::write(&file, "authorization_code_ttl_secs = 30\nrefresh_grace_secs = 0\n").unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!((config.authorization_code_ttl_secs, config.refresh_grace_secs), (30, 0));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! `rsp loadtest`: measures the server's OAuth and decision endpoints with the same yardstick every time.
 //!
 //! A run sets up a throw-away tenant through the admin API (a client, and for the decision scenarios
-//! the synthetic Cedar workload of `rsp-policy/tests/fixtures`), drives load for a warm-up and then a
-//! measured window, deletes the tenant and reports throughput and latency percentiles from an
-//! HdrHistogram. With `--token-url` it measures another server's token and introspection endpoints
-//! instead, without set-up. It only ever talks to the configured server or the URLs given.
+//! a Cedar workload, built in or from `--cedar-workload`, for the login scenario an account), drives
+//! load for a warm-up and then a measured window, deletes the tenant and reports throughput and latency
+//! percentiles from an HdrHistogram. A login is three requests (see `login`) and counts as one. With
+//! `--token-url` it measures another server's token and introspection endpoints instead, without set-up. It only ever talks to the configured server or the URLs given.
 
 mod args;
+mod cedar;
 mod driver;
+mod login;
 mod report;
 mod target;
 

@@ -14,7 +14,7 @@ use rsp_client::{
     AuthorizeRequest, BatchConfig, ClientCredentials, ClientError, DecisionClient, EntityUid, Fallback, ProvidedToken,
     TokenProvider,
 };
-use rsp_core::ports::{ScopeGate, StoreResult};
+use rsp_core::ports::{PolicyGate, StoreResult};
 use rsp_core::{ClientId, StoreError, TenantId};
 use rsp_oauth::AuthService;
 use rsp_oauth::service_token::AUTH_SERVICE_ID;
@@ -24,19 +24,19 @@ const BATCH_WINDOW: Duration = Duration::from_millis(1);
 
 /// Decides scope requests by asking the policy service at `base_url`. One decision client per tenant,
 /// created on first use.
-pub struct RemoteScopeGate {
+pub struct RemotePolicyGate {
     base_url: String,
     auth: OnceLock<Weak<AuthService>>,
     clients: Mutex<HashMap<TenantId, DecisionClient>>,
 }
 
-impl std::fmt::Debug for RemoteScopeGate {
+impl std::fmt::Debug for RemotePolicyGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteScopeGate").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("RemotePolicyGate").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
-impl RemoteScopeGate {
+impl RemotePolicyGate {
     pub fn new(base_url: &str) -> Arc<Self> {
         Arc::new(Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -91,7 +91,7 @@ impl TokenProvider for SelfIssued {
 }
 
 #[async_trait]
-impl ScopeGate for RemoteScopeGate {
+impl PolicyGate for RemotePolicyGate {
     /// The same question the in-process gate asks (`Client` / `Action::"RequestScope"` / `Scope`, the
     /// audience in the context). A default deny of an action no policy names means the tenant does not
     /// govern scopes with policies. Any failure to get an answer fails issuance closed.
@@ -117,6 +117,34 @@ impl ScopeGate for RemoteScopeGate {
             // The tenant's schema rejects the question otherwise: deny, as the in-process gate does.
             Err(ClientError::InvalidRequest(reason)) => {
                 tracing::warn!(tenant = %tenant, %reason, "scope request does not fit the tenant's schema; denied");
+                Ok(Some(false))
+            }
+            Err(error) => Err(StoreError::Unavailable(format!("policy service: {error}"))),
+        }
+    }
+
+    /// The in-process gate's question (`User` / `Action::"SignIn"` / `Client`, `amr` in the context),
+    /// answered the same way: not named → not governed; rejected by the schema → denied; no answer →
+    /// sign-in fails closed.
+    async fn permits_sign_in(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+        client: &ClientId,
+        amr: &[String],
+    ) -> StoreResult<Option<bool>> {
+        let request = AuthorizeRequest::new(
+            EntityUid::new("User", user),
+            EntityUid::new("Action", "SignIn"),
+            EntityUid::new("Client", client.as_str()),
+        )
+        .with_context("amr", amr.to_vec());
+        match self.client(tenant)?.authorize(request).await {
+            Ok(decision) if !decision.action_named => Ok(None),
+            Ok(decision) => Ok(Some(decision.is_allowed())),
+            Err(ClientError::InvalidRequest(reason)) if reason.starts_with("invalid_request: action:") => Ok(None),
+            Err(ClientError::InvalidRequest(reason)) => {
+                tracing::warn!(tenant = %tenant, %reason, "sign-in request does not fit the tenant's schema; denied");
                 Ok(Some(false))
             }
             Err(error) => Err(StoreError::Unavailable(format!("policy service: {error}"))),

@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rsp_cache::{CacheConfig, LocalCache, TwoLevelCache};
 use rsp_core::cache::Cache;
 use rsp_core::{Clock, SystemClock};
+use rsp_http::client_address::{self, TrustedProxies};
 use rsp_http::{AppState, OpsState, Surfaces};
 use rsp_oauth::{AuthService, Issuers, TokenSettings};
 use rsp_policy::PolicyService;
@@ -23,7 +24,7 @@ use crate::backend::Backend;
 use crate::bootstrap;
 use crate::config::{Config, Role, validate_public_url};
 use crate::events::Events;
-use crate::remote_policy::RemoteScopeGate;
+use crate::remote_policy::RemotePolicyGate;
 
 /// Decisions kept in the decision cache; each entry is a few hundred bytes.
 const DECISION_CACHE_CAPACITY: usize = 100_000;
@@ -76,6 +77,7 @@ pub struct Application {
     /// The tasks that apply cache invalidations to in-memory state (key rings, Cedar snapshots).
     listeners: Vec<JoinHandle<()>>,
     grace: Duration,
+    trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Application {
@@ -134,10 +136,17 @@ impl Application {
         let settings = TokenSettings {
             access_token_ttl_secs: config.access_token_ttl_secs,
             introspection_audit_sample_rate: config.audit_introspection_sample_rate,
+            authorization_code_ttl_secs: config.authorization_code_ttl_secs,
+            refresh_token_idle_secs: config.refresh_token_idle_secs,
+            grant_lifetime_secs: config.grant_lifetime_secs,
+            refresh_grace_secs: config.refresh_grace_secs,
+            session_lifetime_secs: config.session_lifetime_secs,
             ..TokenSettings::default()
         };
         settings.validate()?;
-        let policy = PolicyService::new(backend.store.clone(), clock.clone(), DECISION_CACHE_CAPACITY)
+        // Capacity 0 switches the decision cache off: every request is evaluated (and counted a miss).
+        let decision_cache = if config.policy_decision_cache { DECISION_CACHE_CAPACITY } else { 0 };
+        let policy = PolicyService::new(backend.store.clone(), clock.clone(), decision_cache)
             .with_cache(cache.clone())
             .with_events(events.sink());
         policy.set_denied_audit_sample_rate(config.audit_denied_decision_sample_rate)?;
@@ -148,12 +157,12 @@ impl Application {
         // Token issuance asks the policy engine: in this process, or over HTTP when the process is auth alone.
         let auth = match (config.role, config.policy_url.as_deref()) {
             (Role::Auth, Some(url)) => {
-                let gate = RemoteScopeGate::new(url);
-                let auth = Arc::new(auth.with_scope_gate(gate.clone()));
+                let gate = RemotePolicyGate::new(url);
+                let auth = Arc::new(auth.with_policy_gate(gate.clone()));
                 gate.attach(&auth);
                 auth
             }
-            _ => Arc::new(auth.with_scope_gate(policy.clone())),
+            _ => Arc::new(auth.with_policy_gate(policy.clone())),
         };
         let listeners =
             vec![auth.spawn_invalidation_listener(), policy.spawn_invalidation_listener(), auth.spawn_session_purge()];
@@ -169,6 +178,7 @@ impl Application {
             events,
             listeners,
             grace: Duration::from_secs(config.shutdown_grace_secs),
+            trusted_proxies: TrustedProxies::parse(config.trusted_proxies.as_deref().unwrap_or_default())?,
         })
     }
 
@@ -213,8 +223,11 @@ impl Application {
             database = self.backend.engine_name(),
             "serving"
         );
-        // The peer address reaches handlers (the login throttle keys on it).
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        // The peer address reaches handlers (the login throttle keys on it), resolved through the trusted
+        // proxies' X-Forwarded-For.
+        let app = app
+            .layer(axum::middleware::from_fn_with_state(self.trusted_proxies.clone(), client_address::resolve))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let public_server =
             tokio::spawn(axum::serve(self.public, app).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
         let ops_server =

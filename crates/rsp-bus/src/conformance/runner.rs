@@ -85,6 +85,57 @@ pub async fn duplicate_handled_once(bus: Arc<dyn EventBus>) -> Result<(), Confor
     check.ensure(once && seen.len() == 2, || format!("handled {seen:?} (stats {settled:?})"))
 }
 
+/// `claim_many` and `complete_many` mean what `claim` and `complete` mean, per event and in order; and
+/// through the runner a batch handler takes the claimed events at once, while a failed batch falls back
+/// to one by one, so a poison event is dead-lettered and every other event is handled exactly once.
+pub async fn batches(bus: Arc<dyn EventBus>) -> Result<(), ConformanceError> {
+    let check = Check("batches");
+    let group = unique("batches");
+    let [a, b, c] = [0; 3].map(|_| check.event(Priority::Normal).map(|event| event.id));
+    let (a, b, c) = (a?, b?, c?);
+    let lease = Duration::from_secs(30);
+    let claims = |ids: Vec<rsp_core::event::EventId>| {
+        let (bus, group) = (&bus, &group);
+        async move {
+            let outcomes = bus.claim_many(group, &ids, lease).await;
+            outcomes.into_iter().collect::<Result<Vec<_>, _>>().map_err(check.bus())
+        }
+    };
+    let first = claims(vec![a.clone(), b.clone()]).await?;
+    check.ensure(first == [Claim::Claimed, Claim::Claimed], || format!("first claims: {first:?}"))?;
+    let second = claims(vec![a.clone(), c]).await?;
+    check.ensure(second == [Claim::InProgress, Claim::Claimed], || format!("second claims: {second:?}"))?;
+    bus.complete_many(&group, &[a.clone(), b.clone()]).await.map_err(check.bus())?;
+    let done = claims(vec![a, b]).await?;
+    check.ensure(done == [Claim::AlreadyHandled, Claim::AlreadyHandled], || format!("after completion: {done:?}"))?;
+
+    let runner_group = unique("batch-runner");
+    let good = check.events(Priority::Normal, 5)?;
+    let poison = check.event(Priority::Normal)?.subject("poison");
+    let handler = Arc::new(Batching::default());
+    let mut config = fast_config(&runner_group);
+    config.max_attempts = 2;
+    let consumer = start(&bus, handler.clone(), config, check)?;
+    let settled = |s: &BusStats| s.depth == [0; 5] && s.pending == 0;
+    // Good events only: taken as batches. Then the poison with the other two and a copy of the first.
+    let (early, late) = good.split_at(3);
+    bus.publish(early).await.map_err(check.bus())?;
+    wait_for(&*bus, &runner_group, check, settled).await?;
+    let mut second: Vec<Event> = vec![poison.clone()];
+    second.extend(late.iter().cloned());
+    second.extend(early.iter().take(1).cloned());
+    bus.publish(&second).await.map_err(check.bus())?;
+    let settled = wait_for(&*bus, &runner_group, check, settled).await?;
+    consumer.stop().await;
+    let dead = bus.dead_letters(&runner_group, 10).await.map_err(check.bus())?;
+    let (handled, batches) = handler.seen();
+    let good: Vec<String> = good.iter().map(|e| e.id.to_string()).collect();
+    let once = good.iter().all(|id| handled.iter().filter(|seen| *seen == id).count() == 1);
+    check.ensure(once && handled.len() == good.len(), || format!("handled {handled:?} (stats {settled:?})"))?;
+    check.ensure(batches >= 1, || "the handler was never offered a batch".to_owned())?;
+    check.ensure(matches!(dead.as_slice(), [d] if d.event.id == poison.id), || format!("dead letters: {dead:?}"))
+}
+
 /// `stats` counts what the group has not acknowledged, by priority, and what is pending.
 pub async fn stats_depth_and_pending(bus: Arc<dyn EventBus>) -> Result<(), ConformanceError> {
     let check = Check("stats");
@@ -188,5 +239,44 @@ impl EventHandler for Counting {
             seen.push(event.id.to_string());
         }
         Ok(())
+    }
+}
+
+/// Takes batches; a batch holding the event whose subject is `poison` fails as a whole and stores
+/// nothing (all or nothing), as does that event alone.
+#[derive(Default)]
+struct Batching(std::sync::Mutex<(Vec<String>, u32)>);
+
+impl Batching {
+    fn seen(&self) -> (Vec<String>, u32) {
+        self.0.lock().map(|seen| seen.clone()).unwrap_or_default()
+    }
+
+    fn poisoned(event: &Event) -> bool {
+        event.subject.as_deref() == Some("poison")
+    }
+}
+
+#[async_trait]
+impl EventHandler for Batching {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        if Self::poisoned(event) {
+            return Err(HandlerError::Permanent("poison".into()));
+        }
+        if let Ok(mut seen) = self.0.lock() {
+            seen.0.push(event.id.to_string());
+        }
+        Ok(())
+    }
+
+    async fn handle_batch(&self, events: &[Event]) -> Option<Result<(), HandlerError>> {
+        if events.iter().any(Self::poisoned) {
+            return Some(Err(HandlerError::Transient("a poison event in the batch".into())));
+        }
+        if let Ok(mut seen) = self.0.lock() {
+            seen.0.extend(events.iter().map(|event| event.id.to_string()));
+            seen.1 += 1;
+        }
+        Some(Ok(()))
     }
 }

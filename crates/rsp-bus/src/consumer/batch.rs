@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use rsp_core::bus::{BusResult, Claim, Delivery};
+use rsp_core::event::EventId;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -25,12 +25,13 @@ impl Consumer {
         }
         let group = &self.config.group;
         let lease = self.config.claim_lease;
-        let claims = join_all(deliveries.iter().map(|d| self.bus.claim(group, &d.event.id, lease))).await;
+        let ids: Vec<EventId> = deliveries.iter().map(|d| d.event.id.clone()).collect();
+        let claims = self.bus.claim_many(group, &ids, lease).await;
         let mut outcome = Outcome::default();
-        let mut deliveries = deliveries.into_iter().zip(claims);
-        for (delivery, claim) in deliveries.by_ref() {
+        let mut claimed = Vec::with_capacity(deliveries.len());
+        for (delivery, claim) in deliveries.into_iter().zip(claims) {
             match claim {
-                Ok(Claim::Claimed) => self.handle(delivery, &mut outcome).await,
+                Ok(Claim::Claimed) => claimed.push(delivery),
                 // A duplicate copy: the other one is done, or being handled as a first delivery whose own
                 // failure would retry that copy.
                 Ok(Claim::AlreadyHandled) | Ok(Claim::InProgress) if is_duplicate(&claim, &delivery) => {
@@ -43,12 +44,59 @@ impl Consumer {
                 // Left pending: it is reclaimed after `reclaim_after`.
                 Err(error) => tracing::warn!(%group, event = %delivery.event.id, %error, "claim failed"),
             }
+        }
+        match self.handled_as_batch(&claimed).await {
+            Some(true) => {
+                outcome.ack.extend(claimed);
+                self.acknowledge(outcome).await;
+                return;
+            }
+            // Handled, but the completion was not stored: left pending, redelivered after the claims
+            // lapse, and handled again (handlers tolerate that).
+            Some(false) => {
+                self.acknowledge(outcome).await;
+                return;
+            }
+            None => {}
+        }
+        let mut claimed = claimed.into_iter();
+        for delivery in claimed.by_ref() {
+            self.handle(delivery, &mut outcome).await;
             if stopping(shutdown) {
                 break;
             }
         }
-        self.hand_back(deliveries.collect()).await;
+        self.hand_back(claimed.map(|delivery| (delivery, Ok(Claim::Claimed))).collect()).await;
         self.acknowledge(outcome).await;
+    }
+
+    /// Offers the claimed events to the handler as one batch: `None` when it did not handle them all (each
+    /// is then handled alone), else whether their completion is stored (so they may be acknowledged).
+    async fn handled_as_batch(&self, claimed: &[Delivery]) -> Option<bool> {
+        if claimed.is_empty() {
+            return None;
+        }
+        let group = &self.config.group;
+        let events: Vec<_> = claimed.iter().map(|d| d.event.clone()).collect();
+        match self.handler.handle_batch(&events).await? {
+            Err(error) => {
+                tracing::debug!(%group, count = events.len(), %error, "batch failed; handling its events one by one");
+                None
+            }
+            Ok(()) => {
+                for event in &events {
+                    self.metrics.handled(event);
+                }
+                let ids: Vec<EventId> = events.iter().map(|event| event.id.clone()).collect();
+                match self.bus.complete_many(group, &ids).await {
+                    Ok(()) => Some(true),
+                    Err(error) => {
+                        tracing::warn!(%group, count = ids.len(), %error, "batch completion failed");
+                        Some(false)
+                    }
+                }
+            }
+        }
     }
 
     async fn handle(&self, delivery: Delivery, outcome: &mut Outcome) {

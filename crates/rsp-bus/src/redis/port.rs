@@ -130,6 +130,16 @@ impl EventBus for RedisStreamsBus {
         self.batcher.query(cmd).await.map(drop).map_err(bus_error)
     }
 
+    /// All at once: the batcher pipelines the concurrent `SET`s into one round trip.
+    async fn claim_many(&self, group: &str, events: &[EventId], lease: Duration) -> Vec<BusResult<Claim>> {
+        futures_util::future::join_all(events.iter().map(|event| self.claim(group, event, lease))).await
+    }
+
+    async fn complete_many(&self, group: &str, events: &[EventId]) -> BusResult<()> {
+        let done = futures_util::future::join_all(events.iter().map(|event| self.complete(group, event))).await;
+        done.into_iter().collect()
+    }
+
     async fn release(&self, group: &str, event: &EventId) -> BusResult<()> {
         check_names(group, None)?;
         let mut invocation = scripts::RELEASE.prepare_invoke();

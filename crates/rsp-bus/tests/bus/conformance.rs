@@ -26,6 +26,7 @@ conformance_test!(
     reclaim_dead_consumer,
     retry_delay,
     claims,
+    batches,
     dead_letter_after_max_attempts,
     duplicate_handled_once,
     stats_depth_and_pending,
@@ -47,5 +48,5 @@ async fn run_all_with_a_factory() {
         crate::support::TestBus::connect(&probe.url, prefix).await.unwrap().cleanup().await;
     }
     outcome.unwrap();
-    assert_eq!(used.len(), 10, "one fresh bus per check");
+    assert_eq!(used.len(), 11, "one fresh bus per check");
 }

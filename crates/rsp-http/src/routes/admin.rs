@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rsp_core::{Client, ClientKind, Secret, Tenant};
 use rsp_oauth::admin::{ClientSettings, NewTenant, TenantChanges};
@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/tenants/{tenant}/users", get(users::list).post(users::create))
         .route("/admin/v1/tenants/{tenant}/users/{user_id}", get(users::get).patch(users::update).delete(users::delete))
         .route("/admin/v1/tenants/{tenant}/users/{user_id}/password", post(users::set_password))
+        .route("/admin/v1/tenants/{tenant}/users/{user_id}/totp", delete(users::reset_totp))
         .route("/admin/v1/tenants/{tenant}/keys", get(list_keys))
         .route("/admin/v1/tenants/{tenant}/keys/rotate", post(rotate_keys))
         .route("/admin/v1/tenants/{tenant}/audit", get(audit::list))
@@ -116,6 +117,7 @@ fn client_json(client: &Client, secret: Option<&Secret>) -> Value {
         "audiences": client.audiences,
         "introspect_audiences": client.introspect_audiences,
         "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "created_at": client.created_at.0,
         "updated_at": client.updated_at.0,
     });
@@ -150,6 +152,7 @@ struct ClientBody {
     audiences: Option<Vec<String>>,
     introspect_audiences: Option<Vec<String>>,
     redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 impl From<ClientBody> for ClientSettings {
@@ -162,6 +165,7 @@ impl From<ClientBody> for ClientSettings {
             audiences: body.audiences,
             introspect_audiences: body.introspect_audiences,
             redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
         }
     }
 }

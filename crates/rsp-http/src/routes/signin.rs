@@ -11,16 +11,24 @@
 //! - this file: the endpoint and the steps shared by the pages (resume, consent check, code issuance);
 //! - [`login`]: the login form (CSRF token bound to a pre-session cookie, Origin check);
 //! - [`consent`]: the consent form; [`page`]: escaped HTML and the page headers; [`cookies`].
+//! - [`logout`]: RP-initiated logout; [`password`]: the signed-in user's password change.
+//! - [`totp`]: the login's TOTP step; [`totp_account`]: TOTP set-up and removal; `resume`: where a
+//!   sign-in continues once the user is authenticated (shared by the login and TOTP pages).
 
 pub mod consent;
 pub mod cookies;
 pub mod login;
+pub mod logout;
 pub mod page;
+pub mod password;
+pub(crate) mod resume;
+pub mod totp;
+pub mod totp_account;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,6 +38,7 @@ use rsp_oauth::authorize::{AuthorizationRequest, AuthorizeError};
 use rsp_oauth::{FormParams, SignedInUser};
 
 use super::path::TenantPath;
+use crate::client_address::ClientAddress;
 use crate::router::AppState;
 use cookies::CookieNames;
 use page::{error_page, with_page_headers};
@@ -38,7 +47,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/t/{tenant}/oauth2/authorize", get(authorize_get).post(authorize_post))
         .route("/t/{tenant}/oauth2/login", get(login::show).post(login::submit))
+        .route("/t/{tenant}/oauth2/login/totp", get(totp::show).post(totp::submit))
+        .route("/t/{tenant}/account/totp", get(totp_account::show).post(totp_account::submit))
         .route("/t/{tenant}/oauth2/consent", get(consent::show).post(consent::submit))
+        .route("/t/{tenant}/oauth2/logout", get(logout::show).post(logout::submit))
+        .route("/t/{tenant}/account/password", get(password::show).post(password::submit))
         .route(page::STYLESHEET_PATH, get(stylesheet))
 }
 
@@ -207,10 +220,10 @@ pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     origin.to_str().is_ok_and(|value| value == ours)
 }
 
-/// The peer address the server saw; behind a proxy that is the proxy (forwarded headers are not trusted
-/// until a trusted-proxy setting exists), and in-process tests without a socket share one address.
-pub(crate) fn client_ip(connect: Option<&ConnectInfo<SocketAddr>>) -> IpAddr {
-    connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip())
+/// The client's address as the [`client_address`](crate::client_address) middleware resolved it (the
+/// peer, or whom a trusted proxy forwarded for); in-process tests without a socket share one address.
+pub(crate) fn client_ip(client: Option<&ClientAddress>) -> IpAddr {
+    client.copied().unwrap_or(ClientAddress::UNKNOWN).0
 }
 
 /// The `pending` query parameter of a page.

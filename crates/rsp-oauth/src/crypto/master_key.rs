@@ -97,6 +97,16 @@ impl MasterKey {
         }
     }
 
+    /// The AEAD key that seals users' TOTP secrets: a code generator must get the secret back, so it
+    /// cannot be hashed, and a stolen database must not yield it.
+    pub fn totp_sealer(&self) -> KeySealer {
+        let derived = self.derive(b"seal totp secrets");
+        match UnboundKey::new(&AES_256_GCM, &derived) {
+            Ok(key) => KeySealer(LessSafeKey::new(key)),
+            Err(_) => std::process::abort(),
+        }
+    }
+
     /// The HMAC key that hashes client secrets.
     pub fn secret_hasher(&self) -> SecretHasher {
         SecretHasher::new(&self.derive(b"hash client secrets"))

@@ -47,7 +47,6 @@ impl AuthService {
             username,
             password_changed_at: password_hash.as_ref().map(|_| now),
             password_hash,
-            totp_secret_sealed: None,
             disabled_at: None,
             created_at: now,
             updated_at: now,
@@ -106,7 +105,8 @@ impl AuthService {
         self.update_user(tenant, user_id, UserChanges { disabled: Some(disabled), ..UserChanges::default() }).await
     }
 
-    /// Sets a new password (an administrator's reset: no current password is asked for).
+    /// Sets a new password (an administrator's reset: no current password is asked for). Every grant and
+    /// session of the user ends with it (PWD-6).
     pub async fn set_user_password(&self, tenant: &str, user_id: &str, password: &Secret) -> Result<User, AdminError> {
         let mut user = self.get_user(tenant, user_id).await?;
         user.password_hash = Some(self.new_password_hash(password, &user.username).await?);
@@ -117,6 +117,7 @@ impl AuthService {
             .subject(user.user_id.as_str())
             .data(json!({"reason": "set"}));
         self.store.update_user(&user, &[changed]).await?;
+        self.after_password_change(&user.tenant_id, &user.user_id).await?;
         tracing::info!(tenant = %user.tenant_id, user = %user.user_id, "user password set");
         Ok(user)
     }

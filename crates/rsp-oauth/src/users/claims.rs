@@ -70,7 +70,6 @@ mod tests {
             user_id: UserId::parse("0123456789abcdef0123456789abcdef").unwrap(),
             username: Username::parse("Ada").unwrap(),
             password_hash: Some("$argon2id$secret".into()),
-            totp_secret_sealed: None,
             disabled_at: None,
             created_at: UnixTime(5),
             updated_at: UnixTime(7),

@@ -63,7 +63,9 @@ impl AuthService {
         let folded = username.folded();
         let now = self.clock.now();
         let throttle = &self.users.throttle;
-        if let Err(retry_after_secs) = throttle.check(tenant, folded, client_ip, now) {
+        if let Some(retry_after_secs) =
+            throttle.check(&*self.store, tenant, folded, client_ip, now).await.map_err(internal)?
+        {
             tracing::warn!(retry_after_secs, "login throttled");
             self.emit_login_failed(tenant, None, client_ip, "throttled").await;
             return Err(LoginError::Throttled { retry_after_secs });
@@ -73,7 +75,7 @@ impl AuthService {
         let verdict = self.users.hasher.verify(password, stored).await.map_err(internal)?;
         match user {
             Some(user) if verdict.matches && !user.is_disabled() => {
-                throttle.record_success(tenant, folded, client_ip);
+                throttle.record_success(&*self.store, tenant, folded, client_ip).await.map_err(internal)?;
                 if verdict.needs_rehash {
                     self.upgrade_hash(&user, password).await;
                 }
@@ -87,7 +89,7 @@ impl AuthService {
                 })
             }
             user => {
-                throttle.record_failure(tenant, folded, client_ip, now);
+                throttle.record_failure(&*self.store, tenant, folded, client_ip, now).await.map_err(internal)?;
                 let reason = match &user {
                     None => "unknown_user",
                     Some(u) if u.is_disabled() => "disabled",
@@ -127,7 +129,7 @@ impl AuthService {
 
     /// A login event, with the user as actor and subject when known. The submitted username is left out
     /// of failures: people type passwords into the username field.
-    async fn emit_login(
+    pub(crate) async fn emit_login(
         &self,
         kind: EventKind,
         tenant: &TenantId,

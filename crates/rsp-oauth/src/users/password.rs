@@ -79,12 +79,13 @@ impl PasswordHasher {
         })
     }
 
-    /// OWASP parameters, one pool slot per CPU.
+    /// OWASP parameters, one pool slot per CPU but one: a login storm then never takes every core, and
+    /// token, introspection and decision requests keep one to themselves (one slot on a single CPU).
     pub fn owasp() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
             params: HashParams::OWASP,
-            pool: Arc::new(Semaphore::new(cpus)),
+            pool: Arc::new(Semaphore::new(cpus.saturating_sub(1).max(1))),
             permits_taken: AtomicU64::new(0),
             dummy: OnceCell::new(),
         }

@@ -112,6 +112,19 @@ fn stays_within_its_capacity() {
 }
 
 #[test]
+fn switched_off_it_evaluates_every_request_and_follows_writes() {
+    let acme = TenantId::parse("acme").unwrap();
+    let engine = engine_with(&acme, ALLOW_ALL);
+    let off = DecisionCache::new(0);
+    for _ in 0..3 {
+        assert!(off.authorize(&engine.snapshot(&acme).unwrap(), &request("a")).unwrap().allowed);
+    }
+    assert_eq!(off.stats(), CacheStats { hits: 0, misses: 3, entries: 0 });
+    engine.install_policies(&acme, policies(DENY_ALL), 2).unwrap();
+    assert!(!off.authorize(&engine.snapshot(&acme).unwrap(), &request("a")).unwrap().allowed);
+}
+
+#[test]
 fn removing_a_tenant_drops_only_its_entries() {
     let (acme, other) = (TenantId::parse("acme").unwrap(), TenantId::parse("other").unwrap());
     let cache = DecisionCache::new(100);

@@ -1,5 +1,5 @@
 //! The policy service as a gate for other use cases: admin permissions (Cedar policies of the default
-//! tenant) and token issuance ([`ScopeGate`](rsp_core::ports::ScopeGate)). Both decide by opt-in (only
+//! tenant), token issuance and sign-in ([`PolicyGate`](rsp_core::ports::PolicyGate)). Both decide by opt-in (only
 //! once a policy names the action). Neither is audited as `decision.denied`: that event is for the
 //! decision API.
 
@@ -37,9 +37,11 @@ impl PolicyService {
 
 /// The action token issuance asks about, once a tenant's policies name it.
 const REQUEST_SCOPE: &str = "RequestScope";
+/// The action the code flow asks about before it issues a code, once a tenant's policies name it.
+const SIGN_IN: &str = "SignIn";
 
 #[async_trait::async_trait]
-impl rsp_core::ports::ScopeGate for PolicyService {
+impl rsp_core::ports::PolicyGate for PolicyService {
     /// Asks `Client::"<id>"` / `Action::"RequestScope"` / `Scope::"<scope>"` with the audience in the
     /// context. A request the tenant's schema rejects counts as a denial (and is logged): issuance fails
     /// closed.
@@ -65,6 +67,36 @@ impl rsp_core::ports::ScopeGate for PolicyService {
             Ok(decision) => Ok(Some(decision.allowed)),
             Err(error) => {
                 tracing::warn!(tenant = %tenant, %error, "scope request does not fit the tenant's schema; denied");
+                Ok(Some(false))
+            }
+        }
+    }
+
+    /// Asks `User::"<id>"` / `Action::"SignIn"` / `Client::"<id>"` with `amr` (a set of strings) in the
+    /// context, so a tenant can require a second factor for some clients or keep users away from others.
+    /// A request the tenant's schema rejects counts as a denial: sign-in fails closed.
+    async fn permits_sign_in(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+        client: &rsp_core::ClientId,
+        amr: &[String],
+    ) -> Result<Option<bool>, StoreError> {
+        let snapshot = self.snapshot(tenant).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let reference =
+            |kind: &str, id: &str| EntityRef::new(kind, id).map_err(|e| StoreError::Unavailable(e.to_string()));
+        let action = reference("Action", SIGN_IN)?;
+        if !snapshot.policies().names_action(&action) {
+            return Ok(None);
+        }
+        let mut context = serde_json::Map::new();
+        context.insert("amr".into(), Value::Array(amr.iter().cloned().map(Value::String).collect()));
+        let request = DecisionRequest::new(reference("User", user)?, action, reference("Client", client.as_str())?)
+            .with_context(context);
+        match self.decisions().authorize(&snapshot, &request) {
+            Ok(decision) => Ok(Some(decision.allowed)),
+            Err(error) => {
+                tracing::warn!(tenant = %tenant, %error, "sign-in request does not fit the tenant's schema; denied");
                 Ok(Some(false))
             }
         }

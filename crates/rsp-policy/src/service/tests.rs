@@ -5,7 +5,7 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use rsp_core::context::RequestContext;
-use rsp_core::ports::ScopeGate;
+use rsp_core::ports::PolicyGate;
 use rsp_core::{
     ClientId, Event, KeyId, KeyStatus, ManualClock, SigningAlgorithm, StoredKey, Tenant, TenantId, UnixTime,
 };
@@ -367,7 +367,7 @@ async fn a_batch_records_each_denial_and_a_forbid_names_its_policy() {
 }
 
 #[tokio::test]
-async fn scope_gate_denials_are_not_decision_events() {
+async fn policy_gate_denials_are_not_decision_events() {
     let policies =
         format!("{ALICE_ONLY}\n@id(\"no-scopes\") forbid(principal, action == Action::\"RequestScope\", resource);");
     let (service, recorder, tenant) = audited(&policies).await;
@@ -377,6 +377,21 @@ async fn scope_gate_denials_are_not_decision_events() {
     let events = recorder.events(1).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data["resource"], r#"Doc::"marker""#);
+}
+
+#[tokio::test]
+async fn sign_in_is_governed_only_once_named_and_sees_the_authentication_methods() {
+    let (service, _, tenant) = audited(ALICE_ONLY).await;
+    let (app, pwd) = (ClientId::parse("app").unwrap(), ["pwd".to_owned()]);
+    assert_eq!(service.permits_sign_in(&tenant, "u1", &app, &pwd).await.unwrap(), None, "not named: not governed");
+    let policies = format!(
+        "{ALICE_ONLY}\n@id(\"mfa\") permit(principal, action == Action::\"SignIn\", resource) \
+         when {{ context.amr.contains(\"otp\") }};"
+    );
+    let (service, _, tenant) = audited(&policies).await;
+    assert_eq!(service.permits_sign_in(&tenant, "u1", &app, &pwd).await.unwrap(), Some(false));
+    let with_otp = ["pwd".to_owned(), "otp".to_owned()];
+    assert_eq!(service.permits_sign_in(&tenant, "u1", &app, &with_otp).await.unwrap(), Some(true));
 }
 
 #[tokio::test]
@@ -408,4 +423,28 @@ async fn a_partial_rate_records_about_that_share() {
     };
     // Binomial(400, 0.25): mean 100, standard deviation about 8.7; this window is over 5 deviations wide.
     assert!((55..=145).contains(&sampled), "{sampled} of 400 sampled at 0.25");
+}
+
+/// The decision cache switch (`policy_decision_cache`): off, a repeated decision is evaluated again
+/// (a miss each time, never a hit); on, the repeat is a hit. Neither serves a decision older than a write.
+#[tokio::test]
+async fn with_the_decision_cache_off_every_decision_is_evaluated_and_neither_setting_is_stale() {
+    for (capacity, hits_on_repeat) in [(0, 0), (1000, 1)] {
+        let (store, tenant) = store_with_tenant().await;
+        let clock = Arc::new(ManualClock::new(UnixTime(1_700_000_000)));
+        let service = Arc::new(PolicyService::new(store, clock, capacity).with_cache(local_cache()));
+        service.spawn_invalidation_listener();
+        service.put_policies(&tenant, &document(ALLOW_ALL), "admin").await.unwrap();
+
+        let first = service.authorize(&tenant, &request("ada", "d1")).await.unwrap();
+        let repeat = service.authorize(&tenant, &request("ada", "d1")).await.unwrap();
+        assert!(first.allowed && repeat.allowed);
+        let stats = service.cache_stats();
+        assert_eq!((stats.hits, stats.misses), (hits_on_repeat, 2 - hits_on_repeat), "capacity {capacity}");
+
+        service.put_policies(&tenant, &document(FORBID_ALL), "admin").await.unwrap();
+        let after = service.authorize(&tenant, &request("ada", "d1")).await.unwrap();
+        assert!(!after.allowed, "capacity {capacity}: the write is seen at once");
+        assert_eq!(service.cache_stats().hits, hits_on_repeat, "capacity {capacity}: the new version missed");
+    }
 }

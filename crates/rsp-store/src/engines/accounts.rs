@@ -27,6 +27,7 @@ where
         .bind(rows::list_to_json(&client.introspect_audiences))
         .bind(client.updated_at.0)
         .bind(rows::list_to_json(&client.redirect_uris))
+        .bind(rows::list_to_json(&client.post_logout_redirect_uris))
 }
 
 /// Implements `TenantStore` and `ClientStore` for `$store` over database `$db` (see [`crate::engines`] for what
@@ -129,8 +130,8 @@ macro_rules! account_stores {
                 let mut tx = self.write_tx().await?;
                 let insert = sqlx::query(
                     "INSERT INTO clients (tenant_id, client_id, kind, created_at, name, secret_hash, grant_types, \
-                     scopes, audiences, introspect_audiences, updated_at, redirect_uris) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     scopes, audiences, introspect_audiences, updated_at, redirect_uris, post_logout_redirect_uris) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(client.tenant_id.as_str())
                 .bind(client.client_id.as_str())
@@ -176,7 +177,8 @@ macro_rules! account_stores {
             ) -> rsp_core::ports::StoreResult<()> {
                 let update = sqlx::query(
                     "UPDATE clients SET name = $1, secret_hash = $2, grant_types = $3, scopes = $4, audiences = $5, \
-                     introspect_audiences = $6, updated_at = $7, redirect_uris = $8 WHERE tenant_id = $9 AND client_id = $10",
+                     introspect_audiences = $6, updated_at = $7, redirect_uris = $8, post_logout_redirect_uris = $9 \
+                     WHERE tenant_id = $10 AND client_id = $11",
                 );
                 let update = $crate::engines::accounts::bind_client_details(update, client)
                     .bind(client.tenant_id.as_str())

@@ -413,6 +413,36 @@ macro_rules! grant_store {
                 Ok(revoked)
             }
 
+            async fn revoke_user_grants(
+                &self,
+                tenant: &rsp_core::TenantId,
+                subject: &str,
+                now: rsp_core::UnixTime,
+                events: &[rsp_core::Event],
+            ) -> rsp_core::ports::StoreResult<Vec<rsp_core::TokenId>> {
+                use $crate::rows::{Columns as _, db_error};
+                let mut tx = self.write_tx().await?;
+                // The conditional update first, as in every rule here: an issuance racing with it either
+                // lands before (and is revoked below) or finds its grant revoked.
+                let grants = sqlx::query(
+                    "UPDATE grants SET revoked_at = $3 WHERE tenant_id = $1 AND subject = $2 \
+                     AND revoked_at IS NULL RETURNING grant_id",
+                )
+                .bind(tenant.as_str())
+                .bind(subject)
+                .bind(now.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let mut revoked = Vec::new();
+                for row in &grants {
+                    let grant_id = row.text("grant_id")?;
+                    revoked.extend(Self::revoke_grant_in(&mut tx, tenant, &grant_id, now).await?);
+                }
+                Self::commit_with_events(tx, events).await?;
+                Ok(revoked)
+            }
+
             async fn save_consent(
                 &self,
                 consent: &rsp_core::grant::Consent,
@@ -451,6 +481,25 @@ macro_rules! grant_store {
                 .await
                 .map_err($crate::rows::db_error)?;
                 row.as_ref().map($crate::engines::grants::consent_from_row).transpose()
+            }
+
+            async fn purge_expired_grants(
+                &self,
+                now: rsp_core::UnixTime,
+                unredeemed_before: rsp_core::UnixTime,
+            ) -> rsp_core::ports::StoreResult<u64> {
+                let mut tx = self.write_tx().await?;
+                // Codes, refresh tokens and token records go with their grant (ON DELETE CASCADE).
+                let done = sqlx::query(
+                    "DELETE FROM grants WHERE expires_at < $1 OR (last_issued_at IS NULL AND created_at < $2)",
+                )
+                .bind(now.0)
+                .bind(unredeemed_before.0)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::rows::db_error)?;
+                Self::commit_with_events(tx, &[]).await?;
+                Ok(done.rows_affected())
             }
         }
     };

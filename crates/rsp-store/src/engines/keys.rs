@@ -152,6 +152,20 @@ macro_rules! key_stores {
                     .map_err($crate::rows::db_error)?;
                 Ok(row.is_some())
             }
+
+            async fn purge_expired_revocations(
+                &self,
+                now: rsp_core::UnixTime,
+            ) -> rsp_core::ports::StoreResult<u64> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::rows::db_error)?;
+                Self::commit_with_events(tx, &[]).await?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }

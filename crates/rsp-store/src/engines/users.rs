@@ -24,7 +24,6 @@ where
         .bind(user.username.as_str().to_owned())
         .bind(user.username.folded().to_owned())
         .bind(user.password_hash.clone())
-        .bind(user.totp_secret_sealed.clone())
         .bind(user.disabled_at.map(|t| t.0))
         .bind(user.updated_at.0)
         .bind(user.password_changed_at.map(|t| t.0))
@@ -40,7 +39,6 @@ pub(crate) fn user_from_row(row: &impl Columns) -> StoreResult<User> {
         user_id: UserId::parse(row.text("user_id")?).map_err(|_| corrupt("user id"))?,
         username,
         password_hash: row.opt_text("password_hash")?,
-        totp_secret_sealed: row.opt_text("totp_secret_sealed")?,
         disabled_at: row.opt_int("disabled_at")?.map(UnixTime),
         created_at: UnixTime(row.int("created_at")?),
         updated_at: UnixTime(row.int("updated_at")?),
@@ -57,9 +55,9 @@ macro_rules! user_store {
             async fn create_user(&self, user: &rsp_core::User, events: &[rsp_core::Event]) -> rsp_core::ports::StoreResult<()> {
                 let mut tx = self.write_tx().await?;
                 let insert = sqlx::query(
-                    "INSERT INTO users (username, username_folded, password_hash, totp_secret_sealed, disabled_at, \
+                    "INSERT INTO users (username, username_folded, password_hash, disabled_at, \
                      updated_at, password_changed_at, tenant_id, user_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 );
                 $crate::engines::users::bind_user_details(insert, user)
                     .bind(user.tenant_id.as_str())
@@ -120,8 +118,8 @@ macro_rules! user_store {
 
             async fn update_user(&self, user: &rsp_core::User, events: &[rsp_core::Event]) -> rsp_core::ports::StoreResult<()> {
                 let update = sqlx::query(
-                    "UPDATE users SET username = $1, username_folded = $2, password_hash = $3, totp_secret_sealed = $4, \
-                     disabled_at = $5, updated_at = $6, password_changed_at = $7 WHERE tenant_id = $8 AND user_id = $9",
+                    "UPDATE users SET username = $1, username_folded = $2, password_hash = $3, \
+                     disabled_at = $4, updated_at = $5, password_changed_at = $6 WHERE tenant_id = $7 AND user_id = $8",
                 );
                 let update = $crate::engines::users::bind_user_details(update, user)
                     .bind(user.tenant_id.as_str())

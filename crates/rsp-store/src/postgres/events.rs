@@ -218,6 +218,46 @@ impl PgEventBus {
             .map_err(unavailable)
     }
 
+    /// [`Self::try_claim`] for several events in one transaction (one round trip to commit).
+    async fn try_claim_many(
+        &self,
+        group: &str,
+        events: &[EventId],
+        until_ms: i64,
+        now: i64,
+    ) -> BusResult<Vec<Option<i64>>> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let outcome: Option<i64> = sqlx::query_scalar(CLAIM)
+                .bind(group)
+                .bind(event.as_str())
+                .bind(until_ms)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            outcomes.push(outcome);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(outcomes)
+    }
+
+    /// Marks several events handled in one transaction.
+    async fn complete_all(&self, group: &str, events: &[EventId], until_ms: i64) -> BusResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        for event in events {
+            sqlx::query(sql_bus::statements::COMPLETE)
+                .bind(group)
+                .bind(event.as_str())
+                .bind(until_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
     async fn snapshot(&self) -> BusResult<Transaction<'static, Postgres>> {
         self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(unavailable)
     }

@@ -10,6 +10,8 @@
 /// - `ack_seqs(group, seqs)`: deletes the deliveries of those receipts;
 /// - `bury(group, seq, attempt, error, now)`: moves a delivery still at `attempt` to the dead letters;
 /// - `try_claim(group, event, until_ms, now)`: the outcome code of [`super::claim_outcome`];
+/// - `try_claim_many(group, events, until_ms, now)`: the same for several events in one transaction;
+/// - `complete_all(group, events, until_ms)`: marks the events handled until `until_ms`, in one transaction;
 /// - `snapshot()`: a read transaction whose statements all see one moment.
 ///
 /// A macro rather than generic functions: the port is declared in `rsp_core`, and bounds over
@@ -158,15 +160,35 @@ macro_rules! event_bus_port {
                 Ok($crate::sql_bus::claim_outcome(self.try_claim(group, event, until_ms, now).await?))
             }
 
+            async fn claim_many(
+                &self,
+                group: &str,
+                events: &[rsp_core::event::EventId],
+                lease: std::time::Duration,
+            ) -> Vec<rsp_core::bus::BusResult<rsp_core::bus::Claim>> {
+                let now = $crate::sql_bus::now_ms();
+                let until_ms = now.saturating_add($crate::sql_bus::millis(lease));
+                match self.try_claim_many(group, events, until_ms, now).await {
+                    Ok(codes) => codes.into_iter().map(|code| Ok($crate::sql_bus::claim_outcome(code))).collect(),
+                    // Nothing was claimed: every event stays pending and is received again later.
+                    Err(error) => {
+                        let reason = error.to_string();
+                        events.iter().map(|_| Err(rsp_core::bus::BusError::Unavailable(reason.clone()))).collect()
+                    }
+                }
+            }
+
+            async fn complete_many(
+                &self,
+                group: &str,
+                events: &[rsp_core::event::EventId],
+            ) -> rsp_core::bus::BusResult<()> {
+                let until_ms = $crate::sql_bus::now_ms().saturating_add($crate::sql_bus::HANDLED_FOR_MS);
+                self.complete_all(group, events, until_ms).await
+            }
+
             async fn complete(&self, group: &str, event: &rsp_core::event::EventId) -> rsp_core::bus::BusResult<()> {
-                sqlx::query($crate::sql_bus::statements::COMPLETE)
-                    .bind(group)
-                    .bind(event.as_str())
-                    .bind($crate::sql_bus::now_ms().saturating_add($crate::sql_bus::HANDLED_FOR_MS))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::sql_bus::unavailable)?;
-                Ok(())
+                self.complete_many(group, std::slice::from_ref(event)).await
             }
 
             async fn release(&self, group: &str, event: &rsp_core::event::EventId) -> rsp_core::bus::BusResult<()> {

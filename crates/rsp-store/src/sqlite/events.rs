@@ -179,26 +179,56 @@ impl SqliteEventBus {
 
     /// The insert-or-take, then, when it took nothing, the state it met, in one write transaction.
     async fn try_claim(&self, group: &str, event: &EventId, until_ms: i64, now: i64) -> BusResult<Option<i64>> {
+        let mut outcomes = self.try_claim_many(group, std::slice::from_ref(event), until_ms, now).await?;
+        Ok(outcomes.pop().flatten())
+    }
+
+    /// [`Self::try_claim`] for several events in one write transaction (one lock, one commit).
+    async fn try_claim_many(
+        &self,
+        group: &str,
+        events: &[EventId],
+        until_ms: i64,
+        now: i64,
+    ) -> BusResult<Vec<Option<i64>>> {
         let mut tx = self.write().await?;
-        let claimed: Option<i64> = sqlx::query_scalar(CLAIM)
-            .bind(group)
-            .bind(event.as_str())
-            .bind(until_ms)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let outcome = match claimed {
-            Some(code) => Some(code),
-            None => sqlx::query_scalar(CLAIM_STATE)
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let claimed: Option<i64> = sqlx::query_scalar(CLAIM)
                 .bind(group)
                 .bind(event.as_str())
+                .bind(until_ms)
+                .bind(now)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(unavailable)?,
-        };
+                .map_err(unavailable)?;
+            outcomes.push(match claimed {
+                Some(code) => Some(code),
+                None => sqlx::query_scalar(CLAIM_STATE)
+                    .bind(group)
+                    .bind(event.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?,
+            });
+        }
         tx.commit().await.map_err(unavailable)?;
-        Ok(outcome)
+        Ok(outcomes)
+    }
+
+    /// Marks several events handled in one write transaction.
+    async fn complete_all(&self, group: &str, events: &[EventId], until_ms: i64) -> BusResult<()> {
+        let mut tx = self.write().await?;
+        for event in events {
+            sqlx::query(sql_bus::statements::COMPLETE)
+                .bind(group)
+                .bind(event.as_str())
+                .bind(until_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
     }
 
     /// A read transaction: in WAL mode its statements all see one snapshot.

@@ -28,6 +28,7 @@ async fn clients_round_trip_and_stay_within_their_tenant(engine: &Engine) {
         audiences: vec![],
         introspect_audiences: vec!["https://one.example".into(), "https://two.example".into()],
         redirect_uris: vec!["https://spa.example/cb".into(), "http://127.0.0.1/cb".into()],
+        post_logout_redirect_uris: vec!["https://spa.example/signed-out".into()],
         ..client("a", "spa")
     };
     store.create_client(&client("a", "c1"), &[]).await.unwrap();
@@ -80,6 +81,7 @@ async fn updates_and_deletes_touch_one_client_and_report_missing_ones(engine: &E
         audiences: vec!["https://new.example".into()],
         introspect_audiences: vec!["https://peer.example".into()],
         redirect_uris: vec!["https://new.example/cb".into()],
+        post_logout_redirect_uris: vec!["https://new.example/bye".into(), "http://127.0.0.1/bye".into()],
         updated_at: UnixTime(9),
         ..client("a", "c1")
     };

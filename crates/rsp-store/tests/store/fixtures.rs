@@ -54,6 +54,7 @@ pub fn client(tenant: &str, id: &str) -> Client {
         audiences: vec!["https://api.example".into()],
         introspect_audiences: vec![],
         redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
         created_at: UnixTime(1),
         updated_at: UnixTime(1),
     }

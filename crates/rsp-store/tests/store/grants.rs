@@ -16,10 +16,12 @@ on_both_engines!(
     a_code_is_redeemed_once_and_then_names_its_grant,
     concurrent_redemptions_yield_exactly_one_code,
     revoking_a_grant_revokes_its_access_and_refresh_tokens_and_blocks_later_issuance,
+    revoking_a_users_grants_revokes_all_of_them_and_no_one_elses,
     rotation_answers_a_retry_within_grace_and_revokes_the_family_on_reuse,
     an_expired_or_revoked_refresh_token_is_invalid,
     concurrent_rotations_of_one_token_rotate_once_and_repeat_its_response,
     consents_are_replaced_and_kept_per_user_and_client,
+    expired_and_abandoned_grants_and_expired_revocations_are_purged,
 );
 
 fn grant(id: &str) -> Grant {
@@ -126,6 +128,38 @@ async fn revoking_a_grant_revokes_its_access_and_refresh_tokens_and_blocks_later
     assert!(!store.is_revoked(&a, &jti("at-2")).await.unwrap());
 }
 
+/// PWD-6: a password change revokes every grant of the user, whatever the client, and nobody else's.
+async fn revoking_a_users_grants_revokes_all_of_them_and_no_one_elses(engine: &Engine) {
+    with_grant(engine, "g1", "h1").await;
+    let store = &engine.store;
+    let a = tenant_id("a");
+    let other_client = Grant { client_id: client_id("other-app"), ..grant("g2") };
+    store.create_code(&other_client, &code("h2", "g2"), &[]).await.unwrap();
+    let someone_else = Grant { subject: "user-2".into(), ..grant("g3") };
+    store.create_code(&someone_else, &code("h3", "g3"), &[]).await.unwrap();
+    for (g, at, rt) in [("g1", "at-1", "rt-1"), ("g2", "at-2", "rt-2"), ("g3", "at-3", "rt-3")] {
+        assert!(store.record_issuance(&a, g, &issuance(at, Some(rt)), UnixTime(101), &[]).await.unwrap());
+    }
+    store.revoke_grant(&a, "g2", UnixTime(102), &[]).await.unwrap();
+
+    let mut revoked = store.revoke_user_grants(&a, "user-1", UnixTime(103), &[]).await.unwrap();
+    revoked.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(revoked, vec![jti("at-1")], "g2's token was revoked before and is not reported again");
+    for rt in ["rt-1", "rt-2"] {
+        let (token, _) = store.find_refresh_token(&a, rt).await.unwrap().unwrap();
+        assert_eq!(token.status, RefreshStatus::Revoked, "{rt}");
+    }
+    let (untouched, _) = store.find_refresh_token(&a, "rt-3").await.unwrap().unwrap();
+    assert_eq!(untouched.status, RefreshStatus::Active, "another user's grant is kept");
+    assert!(!store.is_revoked(&a, &jti("at-3")).await.unwrap());
+    let late = store.record_issuance(&a, "g1", &issuance("at-4", None), UnixTime(104), &[]).await.unwrap();
+    assert!(!late, "an issuance landed after the user's grants were revoked");
+    assert!(store.revoke_user_grants(&a, "user-1", UnixTime(105), &[]).await.unwrap().is_empty());
+    assert!(store.revoke_user_grants(&tenant_id("b"), "user-2", UnixTime(105), &[]).await.unwrap().is_empty());
+    let (untouched, _) = store.find_refresh_token(&a, "rt-3").await.unwrap().unwrap();
+    assert_eq!(untouched.status, RefreshStatus::Active, "the same subject in another tenant is another user");
+}
+
 async fn rotation_answers_a_retry_within_grace_and_revokes_the_family_on_reuse(engine: &Engine) {
     with_grant(engine, "g1", "h1").await;
     let store = &engine.store;
@@ -203,4 +237,28 @@ async fn concurrent_rotations_of_one_token_rotate_once_and_repeat_its_response(e
     let winner = outcomes.iter().position(|o| *o == Rotation::Rotated).unwrap();
     let expected = Rotation::Grace { sealed_response: format!("response {winner}").into_bytes() };
     assert!(outcomes.iter().all(|o| *o == Rotation::Rotated || *o == expected), "{outcomes:?}");
+}
+
+async fn expired_and_abandoned_grants_and_expired_revocations_are_purged(engine: &Engine) {
+    with_grant(engine, "used", "h1").await;
+    let store = &engine.store;
+    let a = tenant_id("a");
+    let abandoned = Grant { created_at: UnixTime(100), ..grant("abandoned") };
+    store.create_code(&abandoned, &code("h2", "abandoned"), &[]).await.unwrap();
+    let expired = Grant { expires_at: UnixTime(1_000), ..grant("expired") };
+    store.create_code(&expired, &code("h3", "expired"), &[]).await.unwrap();
+    for (g, at, rt) in [("used", "at-1", "rt-1"), ("expired", "at-3", "rt-3")] {
+        assert!(store.record_issuance(&a, g, &issuance(at, Some(rt)), UnixTime(101), &[]).await.unwrap());
+    }
+    assert_eq!(store.purge_expired_grants(UnixTime(500), UnixTime(50)).await.unwrap(), 0, "nothing is due yet");
+    assert_eq!(store.purge_expired_grants(UnixTime(2_000), UnixTime(200)).await.unwrap(), 2);
+    assert!(store.find_refresh_token(&a, "rt-1").await.unwrap().is_some(), "a live, used grant is kept");
+    assert!(store.find_refresh_token(&a, "rt-3").await.unwrap().is_none(), "the expired grant's tokens went too");
+    assert_eq!(store.consume_code(&a, "h2", UnixTime(150)).await.unwrap(), CodeRedemption::Unknown);
+
+    store.revoke_token(&a, &jti("old"), UnixTime(1_000), &[]).await.unwrap();
+    store.revoke_token(&a, &jti("live"), UnixTime(9_000), &[]).await.unwrap();
+    assert_eq!(store.purge_expired_revocations(UnixTime(5_000)).await.unwrap(), 1);
+    assert!(store.is_revoked(&a, &jti("live")).await.unwrap(), "a token that can still be used stays revoked");
+    assert!(!store.is_revoked(&a, &jti("old")).await.unwrap());
 }

@@ -41,6 +41,8 @@ mod engine;
 mod fixtures;
 mod grants;
 mod keys;
+mod login_failures;
+mod mfa;
 mod outbox;
 mod policies;
 mod postgres;

@@ -18,7 +18,6 @@ fn user(tenant: &str, digit: char) -> User {
         user_id: UserId::parse(digit.to_string().repeat(32)).unwrap(),
         username: Username::parse(&format!("user-{digit}")).unwrap(),
         password_hash: None,
-        totp_secret_sealed: None,
         disabled_at: None,
         created_at: UnixTime(1),
         updated_at: UnixTime(1),

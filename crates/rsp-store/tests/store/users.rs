@@ -19,7 +19,6 @@ fn user(tenant: &str, id_digit: char, name: &str) -> User {
         user_id: UserId::parse(id_digit.to_string().repeat(32)).unwrap(),
         username: Username::parse(name).unwrap(),
         password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1$salt$hash-of-{name}")),
-        totp_secret_sealed: None,
         disabled_at: None,
         created_at: UnixTime(10),
         updated_at: UnixTime(10),
@@ -35,11 +34,7 @@ async fn two_tenants(engine: &Engine) {
 async fn users_round_trip_and_stay_within_their_tenant(engine: &Engine) {
     two_tenants(engine).await;
     let store = &engine.store;
-    let full = User {
-        totp_secret_sealed: Some("c2VhbGVk".into()),
-        disabled_at: Some(UnixTime(20)),
-        ..user("a", '1', "Élodie Dupont")
-    };
+    let full = User { disabled_at: Some(UnixTime(20)), ..user("a", '1', "Élodie Dupont") };
     let bare = User { password_hash: None, password_changed_at: None, ..user("a", '2', "bob") };
     store.create_user(&full, &[]).await.unwrap();
     store.create_user(&bare, &[]).await.unwrap();

@@ -105,6 +105,12 @@ fn client_body(fields: ClientFields, kind: Option<String>) -> Value {
     if let Some(scope) = fields.scope {
         body.insert("scope".into(), json!(scope));
     }
+    if !fields.redirect_uris.is_empty() {
+        body.insert("redirect_uris".into(), json!(fields.redirect_uris));
+    }
+    if !fields.post_logout_redirect_uris.is_empty() {
+        body.insert("post_logout_redirect_uris".into(), json!(fields.post_logout_redirect_uris));
+    }
     if !fields.audiences.is_empty() {
         body.insert("audiences".into(), json!(fields.audiences));
     }

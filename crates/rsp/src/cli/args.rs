@@ -130,9 +130,15 @@ pub struct ClientFields {
     /// Display name.
     #[arg(long)]
     pub name: Option<String>,
-    /// Grant type (repeatable); today: client_credentials.
+    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token.
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
+    /// Redirect URI for the authorization code flow (repeatable), matched exactly.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (repeatable), matched exactly.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Space-separated scopes the client may be granted.
     #[arg(long)]
     pub scope: Option<String>,
@@ -376,6 +382,14 @@ pub enum UserCommand {
     },
     /// Let a disabled user sign in again.
     Enable {
+        #[arg(long)]
+        tenant: String,
+        user_id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Remove a user's TOTP and recovery codes (a lost device); the next login needs the password only.
+    ResetTotp {
         #[arg(long)]
         tenant: String,
         user_id: String,

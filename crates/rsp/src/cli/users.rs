@@ -1,4 +1,4 @@
-//! `rsp user create|list|disable|enable|set-password`: end users through the admin API. Passwords come
+//! `rsp user create|list|disable|enable|set-password|reset-totp`: end users through the admin API. Passwords come
 //! from standard input only, so they never appear in the process list or the shell history.
 
 use std::io::BufRead;
@@ -56,6 +56,10 @@ pub async fn user(command: UserCommand) -> anyhow::Result<Value> {
         }
         UserCommand::Enable { tenant, user_id, connection } => {
             set_disabled(&tenant, &user_id, false, &connection).await
+        }
+        UserCommand::ResetTotp { tenant, user_id, connection } => {
+            let path = format!("/tenants/{}/users/{}/totp", segment(&tenant), segment(&user_id));
+            AdminClient::connect(&connection).await?.call(Method::DELETE, &path, None).await
         }
         UserCommand::SetPassword { tenant, user_id, password_stdin: _, connection } => {
             let body = json!({"password": stdin_password()?.expose()});

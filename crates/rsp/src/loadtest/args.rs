@@ -20,6 +20,9 @@ pub enum Scenario {
     AuthorizeBatch,
     /// The authentication path of a resource server in turn: a token, a decision, an introspection.
     Mixed,
+    /// A person's password login, as a browser does it: GET /oauth2/authorize, the login page (for its
+    /// CSRF token and pre-session cookie), then POST /oauth2/login. Bound by Argon2, so reported apart.
+    Login,
 }
 
 impl Scenario {
@@ -31,6 +34,7 @@ impl Scenario {
             Self::Authorize => "authorize",
             Self::AuthorizeBatch => "authorize-batch",
             Self::Mixed => "mixed",
+            Self::Login => "login",
         }
     }
 }
@@ -78,6 +82,21 @@ pub struct LoadtestArgs {
     /// Decisions per request in the authorize-batch scenario (the server takes at most 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub batch_size: u16,
+    /// Another server's single-decision endpoint to measure with the authorize scenario (e.g.
+    /// cedar-agent's `/v1/is_authorized`), sent the workload's request bodies as they are, without
+    /// credentials and without set-up: load the same workload into it first.
+    #[arg(long, value_name = "URL", conflicts_with = "token_url")]
+    pub authorize_url: Option<String>,
+    /// A Cedar workload directory written by the peers' `gen_workload.py` (policies.json, data.json,
+    /// requests.json) for the decision scenarios, instead of the built-in one; its first 2,000 requests
+    /// are sent, as the peer's wrk script does.
+    #[arg(long, value_name = "DIR")]
+    pub cedar_workload: Option<std::path::PathBuf>,
+    /// Login scenario only: post wrong passwords for ever-changing unknown usernames, each connection
+    /// moving to a new loopback source address (127.1.0.0 onwards) every few attempts, as a credential
+    /// stuffing botnet would; a 401 counts as success, a 429 (throttled) as an error.
+    #[arg(long)]
+    pub wrong_password: bool,
     /// Speak HTTP/2 without TLS (prior knowledge) instead of HTTP/1.1.
     #[arg(long)]
     pub http2: bool,

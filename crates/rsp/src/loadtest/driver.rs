@@ -6,6 +6,7 @@
 //! stall in every request that queued behind it, not in one slow sample (coordinated omission, as wrk2
 //! corrects it).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +20,9 @@ use super::target::Workload;
 
 /// How long requests still in flight at the end may take before they count as errors.
 const GRACE: Duration = Duration::from_secs(5);
+/// Requests sent from one source address when the workload asks for many (fewer than any per-IP
+/// allowance of the login throttle).
+const ATTEMPTS_PER_SOURCE: u64 = 20;
 /// The largest latency recorded exactly, in microseconds; longer ones saturate.
 const MAX_MICROS: u64 = 60_000_000;
 
@@ -96,7 +100,7 @@ pub(super) async fn drive(workload: Arc<Workload>, plan: Plan) -> anyhow::Result
     let live = Arc::new(Live::default());
     let mut workers = JoinSet::new();
     for index in 0..plan.connections {
-        let client = client(plan.http2)?;
+        let client = client(plan.http2, None)?;
         workers.spawn(worker(index, client, workload.clone(), plan, times, live.clone()));
     }
     let progress = tokio::spawn(progress(live, times));
@@ -108,17 +112,31 @@ pub(super) async fn drive(workload: Arc<Workload>, plan: Plan) -> anyhow::Result
     Ok(outcome)
 }
 
-/// One connection's client: HTTP/1.1 keep-alive, or HTTP/2 by prior knowledge. Proxies from the
-/// environment are ignored so that requests go only to the target.
-fn client(http2: bool) -> anyhow::Result<reqwest::Client> {
-    let builder = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).tcp_nodelay(true);
+/// One connection's client: HTTP/1.1 keep-alive, or HTTP/2 by prior knowledge, from `source` when given.
+/// Proxies from the environment are ignored so that requests go only to the target, and redirects are
+/// not followed: a 303 is an answer the login scenario reads.
+fn client(http2: bool, source: Option<IpAddr>) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(source);
     let builder = if http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
     Ok(builder.build()?)
 }
 
+/// The loopback source address of the `n`th group of [`ATTEMPTS_PER_SOURCE`] requests: 127.1.0.0
+/// onwards, so that no group shares an address with a real local client.
+fn source_address(n: u64) -> IpAddr {
+    let group = (n / ATTEMPTS_PER_SOURCE) % ((1 << 24) - (1 << 16)) + (1 << 16);
+    let [_, a, b, c] = u32::try_from(group).unwrap_or_default().to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(127, a, b, c))
+}
+
 async fn worker(
     index: u32,
-    client: reqwest::Client,
+    mut client: reqwest::Client,
     workload: Arc<Workload>,
     plan: Plan,
     times: Times,
@@ -126,6 +144,7 @@ async fn worker(
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::new()?;
     let connections = u64::from(plan.connections);
+    let mut source = None;
     for round in 0u64.. {
         // The n-th request overall; worker i takes i, i + N, i + 2N, … so the schedule is evenly spread.
         let n = u64::from(index) + round * connections;
@@ -136,9 +155,13 @@ async fn worker(
         if intended >= times.end {
             break;
         }
+        if workload.many_sources && source != Some(source_address(n)) {
+            source = Some(source_address(n));
+            client = self::client(plan.http2, source)?;
+        }
         sleep_until(intended).await;
         let seq = usize::try_from(n).unwrap_or_default();
-        let ok = timeout_at(times.hard_stop, send(&client, &workload, seq)).await.unwrap_or(false);
+        let ok = timeout_at(times.hard_stop, workload.send(&client, seq)).await.unwrap_or(false);
         let done = Instant::now();
         live.requests.fetch_add(1, Ordering::Relaxed);
         if !ok {
@@ -152,17 +175,6 @@ async fn worker(
         }
     }
     Ok(outcome)
-}
-
-/// Sends one request and reads the whole answer (so the connection can be reused); true on 2xx.
-async fn send(client: &reqwest::Client, workload: &Workload, seq: usize) -> bool {
-    match workload.request(client, seq).send().await {
-        Ok(response) => {
-            let success = response.status().is_success();
-            response.bytes().await.is_ok() && success
-        }
-        Err(_) => false,
-    }
 }
 
 /// Prints one line a second to stderr until the run ends.

@@ -7,20 +7,19 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use url::form_urlencoded::{Serializer, byte_serialize};
 
 use super::args::{LoadtestArgs, Scenario};
+use super::cedar::CedarWorkload;
+use super::login;
 use crate::bootstrap::{ADMIN_CLIENT_FILE, AdminCredentials};
 use crate::cli::admin::AdminClient;
 use crate::cli::args::Connection;
 
-const POLICIES: &str = include_str!("../../../rsp-policy/tests/fixtures/policies.json");
-const ENTITIES: &str = include_str!("../../../rsp-policy/tests/fixtures/data.json");
-const REQUESTS: &str = include_str!("../../../rsp-policy/tests/fixtures/requests.json");
-
-/// One request, ready to send; its `Authorization` value is a credential, so never printed.
+/// One request, ready to send; its `Authorization` value (none when empty) is a credential, so never
+/// printed.
 #[derive(Clone)]
 struct Prepared {
     url: String,
@@ -29,8 +28,39 @@ struct Prepared {
     body: String,
 }
 
-const FORM: &str = "application/x-www-form-urlencoded";
+pub(super) const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
+
+/// A [`Prepared`] request in the form the client takes without parsing anything again: the URL parsed
+/// once (reqwest would parse a string per request, a quarter of the load generator's instructions) and
+/// the `Authorization` header validated once.
+struct Ready {
+    url: reqwest::Url,
+    authorization: Option<HeaderValue>,
+    content_type: &'static str,
+    body: String,
+}
+
+impl TryFrom<Prepared> for Ready {
+    type Error = anyhow::Error;
+
+    fn try_from(request: Prepared) -> anyhow::Result<Self> {
+        let url = reqwest::Url::parse(&request.url).with_context(|| format!("{} is not a URL", request.url))?;
+        let authorization = match request.authorization.as_str() {
+            "" => None,
+            value => Some(HeaderValue::from_str(value).context("the credentials are not a valid header")?),
+        };
+        Ok(Self { url, authorization, content_type: request.content_type, body: request.body })
+    }
+}
+
+/// What one unit of load is: a single prepared request, or a browser's whole login.
+enum Steps {
+    /// Sent in turn, one per unit.
+    Requests(Vec<Ready>),
+    /// Three requests per unit; see [`login`].
+    Login(login::Flow),
+}
 
 /// The requests of one scenario, ready to send in turn.
 pub(super) struct Workload {
@@ -38,33 +68,52 @@ pub(super) struct Workload {
     pub url: String,
     /// Cedar decisions answered by one successful request.
     pub decisions_per_request: u64,
-    requests: Vec<Prepared>,
+    /// Whether the workers should spread their connections over many loopback source addresses, so that
+    /// the server's per-IP counters see many clients (the login storm).
+    pub many_sources: bool,
+    steps: Steps,
 }
 
 impl fmt::Debug for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Workload")
-            .field("url", &self.url)
-            .field("requests", &self.requests.len())
-            .finish_non_exhaustive()
+        let requests = match &self.steps {
+            Steps::Requests(requests) => requests.len(),
+            Steps::Login(_) => 3,
+        };
+        f.debug_struct("Workload").field("url", &self.url).field("requests", &requests).finish_non_exhaustive()
     }
 }
 
 impl Workload {
-    fn form(url: String, authorization: String, body: String) -> Self {
+    fn form(url: String, authorization: String, body: String) -> anyhow::Result<Self> {
         let request = Prepared { url: url.clone(), authorization, content_type: FORM, body };
-        Self { url, decisions_per_request: 0, requests: vec![request] }
+        Self::requests(url, 0, vec![request])
     }
 
-    /// The `seq`th request; requests repeat in order.
-    pub fn request(&self, client: &reqwest::Client, seq: usize) -> reqwest::RequestBuilder {
-        match self.requests.get(seq % self.requests.len().max(1)) {
-            Some(request) => client
-                .post(&request.url)
-                .header(AUTHORIZATION, &request.authorization)
-                .header(CONTENT_TYPE, request.content_type)
-                .body(request.body.clone()),
-            None => client.post(&self.url),
+    fn requests(url: String, decisions_per_request: u64, requests: Vec<Prepared>) -> anyhow::Result<Self> {
+        let requests = requests.into_iter().map(Ready::try_from).collect::<anyhow::Result<_>>()?;
+        Ok(Self { url, decisions_per_request, many_sources: false, steps: Steps::Requests(requests) })
+    }
+
+    /// Sends the `seq`th unit of load (requests repeat in order) and reads every answer whole, so the
+    /// connection can be reused; true when the server answered as the scenario expects.
+    pub async fn send(&self, client: &reqwest::Client, seq: usize) -> bool {
+        let requests = match &self.steps {
+            Steps::Requests(requests) => requests,
+            Steps::Login(flow) => return flow.run(client, seq).await,
+        };
+        let Some(request) = requests.get(seq % requests.len().max(1)) else { return false };
+        let mut builder = client.post(request.url.clone()).header(CONTENT_TYPE, request.content_type);
+        if let Some(authorization) = &request.authorization {
+            builder = builder.header(AUTHORIZATION, authorization.clone());
+        }
+        let sent = builder.body(request.body.clone()).send().await;
+        match sent {
+            Ok(response) => {
+                let success = response.status().is_success();
+                response.bytes().await.is_ok() && success
+            }
+            Err(_) => false,
         }
     }
 }
@@ -84,6 +133,12 @@ impl Fixture {
 
 /// Prepares the scenario's requests: against `--token-url` as given, otherwise in a fresh tenant.
 pub(super) async fn prepare(args: &LoadtestArgs) -> anyhow::Result<(Workload, Option<Fixture>)> {
+    if args.wrong_password && args.scenario != Scenario::Login {
+        bail!("--wrong-password applies to the login scenario only");
+    }
+    if let Some(url) = &args.authorize_url {
+        return Ok((external_decisions(args, url)?, None));
+    }
     if let Some(token_url) = &args.token_url {
         return Ok((external(args, token_url).await?, None));
     }
@@ -107,6 +162,16 @@ pub(super) async fn prepare(args: &LoadtestArgs) -> anyhow::Result<(Workload, Op
 /// A client in the new tenant, and for the decision scenarios the Cedar workload.
 async fn populate(args: &LoadtestArgs, fixture: &Fixture, issuer: &str) -> anyhow::Result<Workload> {
     let tenant_api = format!("/tenants/{}", fixture.tenant);
+    if args.scenario == Scenario::Login {
+        let flow = login::Flow::set_up(&fixture.admin, &tenant_api, issuer, args.wrong_password).await?;
+        let url = format!("{issuer}/oauth2/{{authorize, login}}");
+        return Ok(Workload {
+            url,
+            decisions_per_request: 0,
+            many_sources: args.wrong_password,
+            steps: Steps::Login(flow),
+        });
+    }
     let body = json!({"name": "loadtest", "scope": "api:read rsp:authorize"});
     let created = fixture.admin.call(Method::POST, &format!("{tenant_api}/clients"), Some(body)).await?;
     let field = |name: &str| created.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -116,22 +181,18 @@ async fn populate(args: &LoadtestArgs, fixture: &Fixture, issuer: &str) -> anyho
     let token_url = format!("{issuer}/oauth2/token");
     match args.scenario {
         Scenario::ClientCredentials => {
-            Ok(Workload::form(token_url, basic, form(&[("grant_type", "client_credentials"), ("scope", "api:read")])))
+            Workload::form(token_url, basic, form(&[("grant_type", "client_credentials"), ("scope", "api:read")]))
         }
         Scenario::Introspect => {
             let token = mint(&token_url, &basic, Some("api:read")).await?;
-            Ok(Workload::form(format!("{issuer}/oauth2/introspect"), basic, form(&[("token", &token)])))
-        }
-        Scenario::Authorize | Scenario::AuthorizeBatch => {
-            load_cedar_workload(fixture, &tenant_api).await?;
-            let token = mint(&token_url, &basic, Some("rsp:authorize")).await?;
-            decisions(args, issuer, &token)
+            Workload::form(format!("{issuer}/oauth2/introspect"), basic, form(&[("token", &token)]))
         }
         Scenario::Mixed => {
-            load_cedar_workload(fixture, &tenant_api).await?;
+            let cedar = CedarWorkload::load(args.cedar_workload.as_deref())?;
+            cedar.install(&fixture.admin, &tenant_api).await?;
             let decision_token = mint(&token_url, &basic, Some("rsp:authorize")).await?;
             let api_token = mint(&token_url, &basic, Some("api:read")).await?;
-            let decisions = decisions(args, issuer, &decision_token)?;
+            let (_, _, decisions) = decisions(args, issuer, &decision_token, &cedar.requests)?;
             let issue = Prepared {
                 url: token_url.clone(),
                 authorization: basic.clone(),
@@ -144,35 +205,48 @@ async fn populate(args: &LoadtestArgs, fixture: &Fixture, issuer: &str) -> anyho
                 content_type: FORM,
                 body: form(&[("token", &api_token)]),
             };
-            let mut requests = Vec::with_capacity(decisions.requests.len() * 3);
-            for decision in decisions.requests {
+            let mut requests = Vec::with_capacity(decisions.len() * 3);
+            for decision in decisions {
                 requests.extend([issue.clone(), decision, introspect.clone()]);
             }
-            Ok(Workload {
-                url: format!("{issuer}/{{oauth2/token, v1/authorize, oauth2/introspect}}"),
-                decisions_per_request: 0,
-                requests,
-            })
+            let url = format!("{issuer}/{{oauth2/token, v1/authorize, oauth2/introspect}}");
+            Workload::requests(url, 0, requests)
         }
+        Scenario::Authorize | Scenario::AuthorizeBatch => {
+            let cedar = CedarWorkload::load(args.cedar_workload.as_deref())?;
+            cedar.install(&fixture.admin, &tenant_api).await?;
+            let token = mint(&token_url, &basic, Some("rsp:authorize")).await?;
+            let (url, size, requests) = decisions(args, issuer, &token, &cedar.requests)?;
+            Workload::requests(url, size, requests)
+        }
+        Scenario::Login => bail!("the login scenario is set up above"),
     }
 }
 
-/// The Cedar workload's policies and entities, in the fixture tenant.
-async fn load_cedar_workload(fixture: &Fixture, tenant_api: &str) -> anyhow::Result<()> {
-    let policies = json!({"policies": policy_text()?});
-    fixture.admin.call(Method::PUT, &format!("{tenant_api}/policies"), Some(policies)).await?;
-    let entities: Value = serde_json::from_str(ENTITIES).context("the entity fixture is not JSON")?;
-    fixture.admin.call(Method::PUT, &format!("{tenant_api}/entities"), Some(entities)).await?;
-    Ok(())
+/// The decision requests (one workload request per body, or `--batch-size` of them in turn), their
+/// endpoint and the decisions each asks for.
+fn decisions(
+    args: &LoadtestArgs,
+    issuer: &str,
+    token: &str,
+    requests: &[Value],
+) -> anyhow::Result<(String, u64, Vec<Prepared>)> {
+    let (url, size, bodies) = decision_bodies(args, issuer, requests)?;
+    let authorization = format!("Bearer {token}");
+    let requests = bodies
+        .into_iter()
+        .map(|body| Prepared { url: url.clone(), authorization: authorization.clone(), content_type: JSON, body })
+        .collect();
+    Ok((url, u64::try_from(size)?, requests))
 }
 
-/// The decision requests: one fixture request per body, or `--batch-size` of them in turn.
-fn decisions(args: &LoadtestArgs, issuer: &str, token: &str) -> anyhow::Result<Workload> {
-    let requests: Vec<Value> = serde_json::from_str(REQUESTS).context("the request fixture is not JSON")?;
-    if requests.is_empty() {
-        bail!("the request fixture is empty");
-    }
-    let (url, size, bodies) = if args.scenario == Scenario::AuthorizeBatch {
+/// The decision endpoint under `issuer` and the request bodies for it, with the decisions per body.
+fn decision_bodies(
+    args: &LoadtestArgs,
+    issuer: &str,
+    requests: &[Value],
+) -> anyhow::Result<(String, usize, Vec<String>)> {
+    if args.scenario == Scenario::AuthorizeBatch {
         let size = usize::from(args.batch_size);
         let batches = requests.len().div_ceil(size);
         let bodies = (0..batches)
@@ -181,29 +255,30 @@ fn decisions(args: &LoadtestArgs, issuer: &str, token: &str) -> anyhow::Result<W
                 serde_json::to_string(&json!({ "requests": chunk }))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        (format!("{issuer}/v1/authorize/batch"), size, bodies)
+        Ok((format!("{issuer}/v1/authorize/batch"), size, bodies))
     } else {
         let bodies = requests.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
-        (format!("{issuer}/v1/authorize"), 1, bodies)
-    };
-    let authorization = format!("Bearer {token}");
-    let requests = bodies
-        .into_iter()
-        .map(|body| Prepared { url: url.clone(), authorization: authorization.clone(), content_type: JSON, body })
-        .collect();
-    Ok(Workload { url, decisions_per_request: u64::try_from(size)?, requests })
+        Ok((format!("{issuer}/v1/authorize"), 1, bodies))
+    }
 }
 
-/// The fixture's policies as one Cedar text, each under its `@id`.
-fn policy_text() -> anyhow::Result<String> {
-    let policies: Vec<Value> = serde_json::from_str(POLICIES).context("the policy fixture is not JSON")?;
-    policies
+/// Single decisions against another decision server (`--authorize-url`, e.g. cedar-agent's
+/// `/v1/is_authorized`), whose policies and entities were loaded by its own API: the workload's request
+/// bodies as they are, without credentials.
+fn external_decisions(args: &LoadtestArgs, url: &str) -> anyhow::Result<Workload> {
+    if args.scenario != Scenario::Authorize {
+        bail!("--authorize-url measures the authorize scenario only");
+    }
+    let cedar = CedarWorkload::load(args.cedar_workload.as_deref())?;
+    let requests = cedar
+        .requests
         .iter()
-        .map(|policy| {
-            let text = |name: &str| policy.get(name).and_then(Value::as_str).context("a fixture policy lacks {name}");
-            Ok(format!("@id(\"{}\")\n{}\n", text("id")?, text("content")?))
+        .map(|request| {
+            let body = serde_json::to_string(request)?;
+            Ok(Prepared { url: url.to_owned(), authorization: String::new(), content_type: JSON, body })
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Workload::requests(url.to_owned(), 1, requests)
 }
 
 /// Measures a peer's endpoints with the credentials given on the command line.
@@ -215,13 +290,13 @@ async fn external(args: &LoadtestArgs, token_url: &str) -> anyhow::Result<Worklo
     fields.extend(args.scope.as_deref().map(|scope| ("scope", scope)));
     fields.extend(args.resource.as_deref().map(|resource| ("resource", resource)));
     match args.scenario {
-        Scenario::ClientCredentials => Ok(Workload::form(token_url.to_owned(), basic, form(&fields))),
+        Scenario::ClientCredentials => Workload::form(token_url.to_owned(), basic, form(&fields)),
         Scenario::Introspect => {
             let url = args.introspect_url.clone().context("the introspect scenario needs --introspect-url")?;
             let token = mint_with(token_url, &basic, &fields).await?;
-            Ok(Workload::form(url, basic, form(&[("token", &token)])))
+            Workload::form(url, basic, form(&[("token", &token)]))
         }
-        Scenario::Authorize | Scenario::AuthorizeBatch | Scenario::Mixed => {
+        Scenario::Authorize | Scenario::AuthorizeBatch | Scenario::Mixed | Scenario::Login => {
             bail!("--token-url measures the client-credentials and introspect scenarios only")
         }
     }
@@ -277,12 +352,12 @@ fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(id), encode(secret))))
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
+pub(super) fn form(fields: &[(&str, &str)]) -> String {
     Serializer::new(String::new()).extend_pairs(fields).finish()
 }
 
 /// A value unlikely to repeat, for the tenant's name: std's hasher keys are random per process.
-fn random() -> u64 {
+pub(super) fn random() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::process::id())
 }

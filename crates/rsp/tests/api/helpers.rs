@@ -1,7 +1,15 @@
-//! Shared test helpers: clients with known credentials, and JWT checks with an independent library.
+//! Shared test helpers: clients with known credentials, JWT checks with an independent library, and a
+//! browser for the sign-in pages.
+//!
+//! The "browser" is reqwest without redirects and a small cookie jar kept here, so every hop and every
+//! `Set-Cookie` is visible to the test.
+
+use std::collections::HashMap;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use reqwest::Method;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use rsp_testkit::TestApp;
 use serde_json::{Value, json};
 
@@ -53,4 +61,89 @@ pub async fn verify_with_jwks(
 /// The decoded protected header of a compact JWS.
 pub fn header(token: &str) -> jsonwebtoken::Header {
     decode_header(token).unwrap()
+}
+
+/// A browser: cookies by name, sent back with every request.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub jar: HashMap<String, String>,
+    /// Sent as `X-Forwarded-For`, as a proxy in front of the server would.
+    pub forwarded_for: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self { app, jar: HashMap::new(), forwarded_for: None }
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+        origin: bool,
+    ) -> reqwest::Response {
+        let mut request = self.app.http.request(method, url);
+        if !self.jar.is_empty() {
+            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request = request.header(COOKIE, cookies.join("; "));
+        }
+        if origin {
+            request = request.header(ORIGIN, self.app.url.as_str());
+        }
+        if let Some(client) = &self.forwarded_for {
+            request = request.header("x-forwarded-for", client.as_str());
+        }
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"), "{set}");
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            if set.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        response
+    }
+
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        self.send(Method::GET, url, None, false).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.send(Method::POST, url, Some(form), true).await
+    }
+}
+
+/// The `Location` of a 303 (never a 302 or 307: BCP 4.12), with the page headers every answer carries.
+pub fn see_other(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 303, "{:?}", response.headers());
+    assert_page_headers(response);
+    response.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+pub fn assert_page_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // No Referer leaves our origin; `no-referrer` would make browsers send `Origin: null` on our posts.
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+pub fn query(location: &str) -> HashMap<String, String> {
+    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
 }

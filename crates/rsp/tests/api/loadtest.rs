@@ -2,30 +2,42 @@
 
 use clap::Parser;
 use rsp::cli::args::{Cli, Command};
-use rsp::loadtest::Report;
+use rsp::loadtest::{LoadtestArgs, Report};
 use rsp_testkit::{TestApp, spawn_app};
 
 async fn load(app: &TestApp, scenario: &str) -> Report {
+    load_with(app, scenario, &[]).await
+}
+
+async fn load_with(app: &TestApp, scenario: &str, extra: &[&str]) -> Report {
+    rsp::loadtest::run(args(app, scenario, extra)).await.unwrap()
+}
+
+fn args(app: &TestApp, scenario: &str, extra: &[&str]) -> LoadtestArgs {
     let data_dir = app.config.data_dir.to_str().unwrap();
-    let cli = Cli::try_parse_from([
-        "rsp",
-        "loadtest",
-        "--scenario",
-        scenario,
-        "--connections",
-        "2",
-        "--warmup",
-        "200ms",
-        "--duration",
-        "800ms",
-        "--server",
-        &app.url,
-        "--data-dir",
-        data_dir,
-    ])
+    let cli = Cli::try_parse_from(
+        [
+            "rsp",
+            "loadtest",
+            "--scenario",
+            scenario,
+            "--connections",
+            "2",
+            "--warmup",
+            "200ms",
+            "--duration",
+            "800ms",
+            "--server",
+            &app.url,
+            "--data-dir",
+            data_dir,
+        ]
+        .iter()
+        .chain(extra),
+    )
     .unwrap();
     let Command::Loadtest(args) = cli.command else { panic!("not the loadtest command") };
-    rsp::loadtest::run(args).await.unwrap()
+    args
 }
 
 fn assert_sane(report: &Report) {
@@ -48,4 +60,26 @@ async fn authorize_client_credentials_and_mixed_run_clean_and_leave_no_tenant_be
     }
     let tenants = rsp_testkit::expect_status(app.admin_call(reqwest::Method::GET, "/tenants", None).await, 200).await;
     assert!(!tenants.to_string().contains("loadtest-"), "the set-up tenants are deleted: {tenants}");
+}
+
+/// A login is Argon2-bound: a short run makes only a few, but each must go through the whole browser
+/// flow (authorize, login page, POST) and be answered as expected: 303 for the right password, 401 for
+/// the storm's wrong ones from ever-changing loopback addresses (a 429 would be an error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_and_a_wrong_password_storm_run_clean() {
+    let app = spawn_app().await;
+    let report = load(&app, "login").await;
+    assert_eq!(report.scenario, "login");
+    assert_sane(&report);
+    let storm = load_with(&app, "login", &["--wrong-password"]).await;
+    assert_sane(&storm);
+    let tenants = rsp_testkit::expect_status(app.admin_call(reqwest::Method::GET, "/tenants", None).await, 200).await;
+    assert!(!tenants.to_string().contains("loadtest-"), "the set-up tenants are deleted: {tenants}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused_outside_the_login_scenario() {
+    let app = spawn_app().await;
+    let error = rsp::loadtest::run(args(&app, "client-credentials", &["--wrong-password"])).await.unwrap_err();
+    assert!(error.to_string().contains("login scenario only"), "{error}");
 }

@@ -1,92 +1,19 @@
 //! The browser side of the code flow, end to end over HTTP: authorize, the login and consent pages, the
 //! callback, the token exchange with PKCE, the ID token checked with an independent library, userinfo
 //! and refresh; and the defences: CSRF, Origin, no open redirect, 303s only, no framing, `prompt=none`.
-//!
-//! The "browser" is reqwest without redirects and a small cookie jar kept here, so every hop and every
-//! `Set-Cookie` is visible to the test.
-
-use std::collections::HashMap;
+//! The browser is [`crate::helpers::Browser`].
 
 use reqwest::Method;
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION, ORIGIN};
 use rsp_testkit::{TestApp, expect_status, spawn_app};
 use serde_json::{Value, json};
 
-use crate::helpers::{Registered, client, verify_with_jwks};
+use crate::helpers::{Browser, Registered, assert_page_headers, client, hidden, query, see_other, verify_with_jwks};
 
 const TENANT: &str = "default";
 const REDIRECT: &str = "https://app.example/callback";
 const PASSWORD: &str = "correct horse battery staple";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-/// A browser: cookies by name, sent back with every request.
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: HashMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self { app, jar: HashMap::new() }
-    }
-
-    async fn send(
-        &mut self,
-        method: Method,
-        url: &str,
-        form: Option<&[(&str, &str)]>,
-        origin: bool,
-    ) -> reqwest::Response {
-        let mut request = self.app.http.request(method, url);
-        if !self.jar.is_empty() {
-            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            request = request.header(COOKIE, cookies.join("; "));
-        }
-        if origin {
-            request = request.header(ORIGIN, self.app.url.as_str());
-        }
-        if let Some(form) = form {
-            request = request.form(form);
-        }
-        let response = request.send().await.unwrap();
-        for set in response.headers().get_all(SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"), "{set}");
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            if set.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        response
-    }
-
-    async fn get(&mut self, url: &str) -> reqwest::Response {
-        self.send(Method::GET, url, None, false).await
-    }
-
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.send(Method::POST, url, Some(form), true).await
-    }
-}
-
-/// The `Location` of a 303 (never a 302 or 307: BCP 4.12), with the page headers every answer carries.
-fn see_other(response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), 303, "{:?}", response.headers());
-    assert_page_headers(response);
-    response.headers()[LOCATION].to_str().unwrap().to_owned()
-}
-
-fn assert_page_headers(response: &reqwest::Response) {
-    let headers = response.headers();
-    assert_eq!(headers["x-frame-options"], "DENY");
-    let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert_eq!(headers["cache-control"], "no-store");
-}
 
 /// A token request with HTTP Basic client authentication.
 async fn token(setup: &Setup, form: &[(&str, &str)]) -> Value {
@@ -100,16 +27,6 @@ async fn token(setup: &Setup, form: &[(&str, &str)]) -> Value {
         .await
         .unwrap();
     expect_status(response, 200).await
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn query(location: &str) -> HashMap<String, String> {
-    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
 }
 
 struct Setup {
@@ -305,4 +222,21 @@ async fn errors_before_the_redirect_uri_is_trusted_are_pages_and_prompt_none_nev
 
     let expired = browser.get(&app.endpoint(TENANT, "/oauth2/login?pending=made-up")).await;
     assert_eq!(expired.status(), 400);
+}
+
+#[tokio::test]
+async fn login_hint_prefills_the_username_and_nothing_else_is_reflected() {
+    let setup = setup().await;
+    let mut browser = Browser::new(&setup.app);
+    let login_url = see_other(&browser.get(&authorize_url(&setup, &[("login_hint", "ada")])).await);
+    let html = browser.get(&login_url).await.text().await.unwrap();
+    assert!(html.contains(r#"name="username" type="text" value="ada""#), "{html}");
+    let hostile = "\"><script>alert(1)</script>";
+    let login_url = see_other(&browser.get(&authorize_url(&setup, &[("login_hint", hostile)])).await);
+    let html = browser.get(&login_url).await.text().await.unwrap();
+    assert!(!html.contains("<script>") && html.contains("value=\"&quot;&gt;&lt;script&gt;"), "escaped: {html}");
+    let not_a_username = "x".repeat(300);
+    let login_url = see_other(&browser.get(&authorize_url(&setup, &[("login_hint", &not_a_username)])).await);
+    let html = browser.get(&login_url).await.text().await.unwrap();
+    assert!(html.contains(r#"name="username" type="text" value="""#), "{html}");
 }

@@ -41,6 +41,25 @@ fn a_server_started_without_configuration_works_stops_cleanly_and_logs_no_secret
     ))
     .unwrap();
     let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    let code_flow = [
+        "client",
+        "create",
+        "--tenant",
+        "default",
+        "--name",
+        "web app",
+        "--grant-type",
+        "authorization_code",
+        "--scope",
+        "openid",
+        "--redirect-uri",
+        "https://app.example/callback",
+        "--post-logout-redirect-uri",
+        "https://app.example/bye",
+    ];
+    let web_app: Value = serde_json::from_str(&rsp(dir.path(), &code_flow)).unwrap();
+    assert_eq!(web_app["redirect_uris"], serde_json::json!(["https://app.example/callback"]), "{web_app}");
+    assert_eq!(web_app["post_logout_redirect_uris"], serde_json::json!(["https://app.example/bye"]), "{web_app}");
     let token_url = format!("{}/t/default/oauth2/token", server.url);
     let token = post_form(&token_url, (id, secret), &[("grant_type", "client_credentials"), ("scope", "a")]);
     let access_token = token["access_token"].as_str().unwrap().to_owned();

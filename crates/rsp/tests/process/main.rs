@@ -15,3 +15,4 @@ mod audit;
 mod config;
 mod lifecycle;
 mod observability;
+mod users;

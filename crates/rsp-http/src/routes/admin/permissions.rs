@@ -21,7 +21,8 @@ pub fn action_name(method: &Method, route: &str) -> Option<&'static str> {
         ("POST", "/tenants/{tenant}/clients/{client_id}/secret") => "client.rotate_secret",
         ("GET", "/tenants/{tenant}/users" | "/tenants/{tenant}/users/{user_id}") => "user.read",
         ("POST", "/tenants/{tenant}/users" | "/tenants/{tenant}/users/{user_id}/password")
-        | ("PATCH" | "DELETE", "/tenants/{tenant}/users/{user_id}") => "user.write",
+        | ("PATCH" | "DELETE", "/tenants/{tenant}/users/{user_id}")
+        | ("DELETE", "/tenants/{tenant}/users/{user_id}/totp") => "user.write",
         ("GET", "/tenants/{tenant}/keys") => "key.list",
         ("POST", "/tenants/{tenant}/keys/rotate") => "key.rotate",
         ("GET", "/tenants/{tenant}/policies" | "/tenants/{tenant}/policies/versions") => "policy.read",

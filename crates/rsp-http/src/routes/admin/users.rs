@@ -1,5 +1,6 @@
 //! `/admin/v1/tenants/{tenant}/users`: a tenant's end users. Responses never carry a password or its
-//! hash; a password travels only in the body of a create or set-password call.
+//! hash, nor a TOTP secret (only whether TOTP is on); a password travels only in the body of a create or
+//! set-password call.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -64,17 +65,25 @@ pub struct PasswordBody {
     password: PasswordField,
 }
 
-pub fn user_json(user: &User) -> Value {
+/// The user as the API shows it; `totp_enabled` comes from the TOTP store (see [`user_view`]).
+pub fn user_json(user: &User, totp_enabled: bool) -> Value {
     json!({
         "user_id": user.user_id.as_str(),
         "tenant": user.tenant_id.as_str(),
         "username": user.username.as_str(),
         "disabled": user.is_disabled(),
         "has_password": user.password_hash.is_some(),
+        "totp_enabled": totp_enabled,
         "created_at": user.created_at.0,
         "updated_at": user.updated_at.0,
         "password_changed_at": user.password_changed_at.map(|t| t.0),
     })
+}
+
+/// [`user_json`] with the user's TOTP state looked up.
+async fn user_view(state: &AppState, user: &User) -> Result<Value, ApiError> {
+    let totp_enabled = state.auth.user_totp_enabled(&user.tenant_id, &user.user_id).await?;
+    Ok(user_json(user, totp_enabled))
 }
 
 pub async fn list(
@@ -85,8 +94,12 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let page = state.auth.list_users(&tenant, params.cursor.as_deref(), params.limit).await?;
+    let mut users = Vec::with_capacity(page.users.len());
+    for user in &page.users {
+        users.push(user_view(&state, user).await?);
+    }
     Ok(Json(json!({
-        "users": page.users.iter().map(user_json).collect::<Vec<_>>(),
+        "users": users,
         "next_cursor": page.next_cursor,
     })))
 }
@@ -100,7 +113,7 @@ pub async fn create(
     let new = NewUser { username: body.username, password: body.password.map(|p| p.0) };
     let user = state.auth.create_user(&tenant, new).await?;
     tracing::info!(actor = %admin.client_id, tenant = %tenant, user = %user.user_id, "admin created user");
-    Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
+    Ok((StatusCode::CREATED, Json(user_json(&user, false))).into_response())
 }
 
 pub async fn get(
@@ -108,7 +121,8 @@ pub async fn get(
     _admin: Admin,
     PathParams((tenant, user_id)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(user_json(&state.auth.get_user(&tenant, &user_id).await?)))
+    let user = state.auth.get_user(&tenant, &user_id).await?;
+    Ok(Json(user_view(&state, &user).await?))
 }
 
 pub async fn update(
@@ -118,7 +132,8 @@ pub async fn update(
     JsonBody(body): JsonBody<UserPatch, MAX_USER_BODY_BYTES>,
 ) -> Result<Json<Value>, ApiError> {
     let changes = UserChanges { username: body.username, disabled: body.disabled };
-    Ok(Json(user_json(&state.auth.update_user(&tenant, &user_id, changes).await?)))
+    let user = state.auth.update_user(&tenant, &user_id, changes).await?;
+    Ok(Json(user_view(&state, &user).await?))
 }
 
 pub async fn delete(
@@ -139,5 +154,17 @@ pub async fn set_password(
 ) -> Result<Json<Value>, ApiError> {
     let user = state.auth.set_user_password(&tenant, &user_id, &body.password.0).await?;
     tracing::info!(actor = %admin.client_id, tenant = %tenant, user = %user_id, "admin set user password");
-    Ok(Json(user_json(&user)))
+    Ok(Json(user_view(&state, &user).await?))
+}
+
+/// A lost device: the user's TOTP and recovery codes are removed; the next login needs the password only.
+pub async fn reset_totp(
+    State(state): State<AppState>,
+    admin: Admin,
+    PathParams((tenant, user_id)): PathParams<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let removed = state.auth.reset_user_totp(&tenant, &user_id).await?;
+    tracing::info!(actor = %admin.client_id, tenant = %tenant, user = %user_id, removed, "admin reset user TOTP");
+    let user = state.auth.get_user(&tenant, &user_id).await?;
+    Ok(Json(user_json(&user, false)))
 }

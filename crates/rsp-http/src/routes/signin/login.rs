@@ -1,19 +1,20 @@
 //! The login page: a username and password form whose CSRF token is a MAC of a pre-session cookie
 //! (BCP 4.7), checked with the `Origin` before any password is hashed. Every failed attempt gets the
-//! same page and the same 401, whatever the reason (PWD-5); a throttled one gets 429.
+//! same page and the same 401, whatever the reason (PWD-5); a throttled one gets 429. For a user with
+//! TOTP a right password only leads on to the second step ([`super::totp`]).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use rsp_core::{Secret, TenantId};
 use rsp_oauth::AuthService;
-use rsp_oauth::sessions::{PENDING_LIFETIME_SECS, SESSION_LIFETIME_SECS};
+use rsp_oauth::sessions::PENDING_LIFETIME_SECS;
 use rsp_oauth::users::LoginError;
 
-use super::page::{Page, button, error_page, input};
-use super::{Pending, client_ip, continue_signed_in, cookie_names, internal_page, pending_id, same_origin, validate};
+use super::page::{Page, button, error_page, input, read_fields};
+use super::resume;
+use super::{client_ip, cookie_names, internal_page, pending_id, same_origin};
+use crate::client_address::ClientAddress;
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
 
@@ -29,19 +30,17 @@ pub struct LoginForm {
 }
 
 impl LoginForm {
-    /// Unknown fields are ignored; a repeated one keeps its last value.
     fn parse(body: &[u8]) -> Self {
         let mut form = Self::default();
-        for (name, value) in form_urlencoded::parse(body) {
-            let slot = match name.as_ref() {
-                "pending" => &mut form.pending,
-                "csrf" => &mut form.csrf,
-                "username" => &mut form.username,
-                "password" => &mut form.password,
-                _ => continue,
-            };
-            *slot = value.into_owned();
-        }
+        read_fields(
+            body,
+            &mut [
+                ("pending", &mut form.pending),
+                ("csrf", &mut form.csrf),
+                ("username", &mut form.username),
+                ("password", &mut form.password),
+            ],
+        );
         form
     }
 }
@@ -58,25 +57,27 @@ pub async fn show(
             "this sign-in link is incomplete; start again from the application",
         );
     };
-    match state.auth.parked_authorization(&tenant, &pending).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return expired(),
-        Err(error) => return internal_page(&error),
+    let parked = match resume::find(&state, &tenant, &pending).await {
+        Ok(parked) => parked,
+        Err(response) => return response,
+    };
+    // OIDC Core §3.1.2.1: `login_hint` may prefill the username (only a value that could be one).
+    let hint = match &parked {
+        resume::Parked::Authorization(request) => request.login_hint.as_deref(),
+        resume::Parked::Account(_) => None,
     }
+    .filter(|hint| rsp_core::Username::parse(hint).is_ok())
+    .unwrap_or_default();
     let names = cookie_names(&state);
     let existing = super::cookies::read(&headers, names.pre_session());
     let pre_session = existing.clone().unwrap_or_else(AuthService::new_pre_session);
-    let mut response = form(&state, &tenant, &pending, &pre_session, "", None, StatusCode::OK);
+    let mut response = form(&state, &tenant, &pending, &pre_session, hint, None, StatusCode::OK);
     if existing.is_none()
         && let Some(cookie) = names.set(names.pre_session(), &pre_session, PENDING_LIFETIME_SECS)
     {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
-}
-
-fn expired() -> Response {
-    error_page(StatusCode::BAD_REQUEST, "this sign-in request has expired; start again from the application")
 }
 
 fn form(
@@ -106,7 +107,7 @@ fn form(
 pub async fn submit(
     State(state): State<AppState>,
     TenantPath(tenant): TenantPath,
-    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<axum::Extension<ClientAddress>>,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
@@ -116,16 +117,11 @@ pub async fn submit(
     if !same_origin(&state, &headers) || !state.auth.csrf_token_matches(&pre_session, &posted.csrf) {
         return error_page(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
     }
-    let raw = match state.auth.parked_authorization(&tenant, &posted.pending).await {
-        Ok(Some(raw)) => raw,
-        Ok(None) => return expired(),
-        Err(error) => return internal_page(&error),
-    };
-    let request = match validate(&state, &tenant, &raw).await {
-        Ok(request) => request,
+    let parked = match resume::find(&state, &tenant, &posted.pending).await {
+        Ok(parked) => parked,
         Err(response) => return response,
     };
-    let ip = client_ip(connect.as_ref().map(|axum::Extension(info)| info));
+    let ip = client_ip(client.as_ref().map(|axum::Extension(address)| address));
     let password = Secret::new(posted.password);
     let user = match state.auth.authenticate_user(&tenant, &posted.username, &password, ip).await {
         Ok(user) => user,
@@ -149,21 +145,13 @@ pub async fn submit(
         Err(LoginError::UnknownTenant) => return error_page(StatusCode::NOT_FOUND, "unknown tenant"),
         Err(error @ LoginError::Internal(_)) => return internal_page(&error),
     };
-    if let Some(old) = super::cookies::read(&headers, names.session())
-        && let Err(error) = state.auth.end_session(&tenant, &old).await
-    {
-        return internal_page(&error);
-    }
-    let (cookie, signed_in) = match state.auth.start_session(&tenant, &user).await {
-        Ok(started) => started,
+    // With TOTP, the password alone starts no session: the second step finishes the login.
+    match state.auth.second_factor_required(&tenant, &user.user_id).await {
+        Ok(true) => return super::totp::challenge(&state, &tenant, &posted.pending, &pre_session, &user).await,
+        Ok(false) => {}
         Err(error) => return internal_page(&error),
-    };
-    let mut response = continue_signed_in(&state, &request, &signed_in, Pending::Parked(&posted.pending)).await;
-    let set = [names.set(names.session(), &cookie, SESSION_LIFETIME_SECS), names.clear(names.pre_session())];
-    for value in set.into_iter().flatten() {
-        response.headers_mut().append(header::SET_COOKIE, value);
     }
-    response
+    resume::start_session_and_continue(&state, &tenant, &headers, &posted.pending, &parked, &user).await
 }
 
 impl std::fmt::Debug for LoginForm {

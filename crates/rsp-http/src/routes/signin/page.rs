@@ -74,6 +74,29 @@ impl Page {
         self
     }
 
+    /// A list whose element has `id` (so tests and assistive tools can find it).
+    pub fn list_with_id(mut self, id: &str, items: &[String]) -> Self {
+        self.body.push_str(&format!("<ul id=\"{}\">", escape(id)));
+        for item in items {
+            self.body.push_str(&format!("<li>{}</li>", escape(item)));
+        }
+        self.body.push_str("</ul>");
+        self
+    }
+
+    /// Text to copy exactly (a key), in a `<code>` element with `id`.
+    pub fn code(mut self, id: &str, text: &str) -> Self {
+        self.body.push_str(&format!("<p><code id=\"{}\">{}</code></p>", escape(id), escape(text)));
+        self
+    }
+
+    /// Markup the server generated itself from no user input (the QR code's SVG). Inline `<svg>` needs no
+    /// CSP source, so `default-src 'none'` still holds.
+    pub fn generated_markup(mut self, markup: &str) -> Self {
+        self.body.push_str(markup);
+        self
+    }
+
     /// A POST form to `action` with hidden fields, and raw inner markup built with the helpers below.
     pub fn form(mut self, action: &str, hidden: &[(&str, &str)], inner: &str) -> Self {
         self.body.push_str(&format!("<form method=\"post\" action=\"{}\">", escape(action)));
@@ -116,6 +139,17 @@ pub fn input(name: &str, label: &str, kind: &str, value: &str, autocomplete: &st
     )
 }
 
+/// A labelled input for a one-time code: digits by default on phones (`inputmode`), filled from the
+/// platform's one-time-code suggestions (`autocomplete`); a recovery code (letters) can still be typed.
+pub fn code_input(name: &str, label: &str) -> String {
+    format!(
+        "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"text\" inputmode=\"numeric\" \
+         autocomplete=\"one-time-code\" maxlength=\"32\" required autofocus>",
+        n = escape(name),
+        l = escape(label),
+    )
+}
+
 /// A labelled checkbox.
 pub fn checkbox(name: &str, label: &str) -> String {
     format!(
@@ -137,8 +171,11 @@ pub fn button(name: &str, value: &str, label: &str, primary: bool, autofocus: bo
     )
 }
 
-/// The headers of every page and of every redirect the pages send: no framing (BCP 4.16), no referrer
-/// (so the pending id and codes never leak), no caching, and a CSP that allows only our stylesheet.
+/// The headers of every page and of every redirect the pages send: no framing (BCP 4.16), no `Referer`
+/// beyond our own origin (so the pending id and codes never reach another site, BCP 4.2.4), no caching,
+/// and a CSP that allows only our stylesheet. The referrer policy is `same-origin`, not `no-referrer`:
+/// under `no-referrer` browsers send `Origin: null` with our own form posts, which the `Origin` check
+/// (rightly) refuses.
 pub fn with_page_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
@@ -146,7 +183,7 @@ pub fn with_page_headers(mut response: Response) -> Response {
         HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
@@ -156,6 +193,16 @@ pub fn with_page_headers(mut response: Response) -> Response {
 /// An error that must not be sent to the client's redirect URI (RFC 6749 §4.1.2.1): shown here instead.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     Page::default().heading("Sign-in request refused").error(message).render("Error", status)
+}
+
+/// Reads a posted form into named fields: a field not named is ignored, a repeated one keeps its last
+/// value (so a page's forms parse the same way and never fail on extra input).
+pub fn read_fields(body: &[u8], fields: &mut [(&str, &mut String)]) {
+    for (name, value) in form_urlencoded::parse(body) {
+        if let Some((_, slot)) = fields.iter_mut().find(|(field, _)| *field == name.as_ref()) {
+            **slot = value.into_owned();
+        }
+    }
 }
 
 #[cfg(test)]

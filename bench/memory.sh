@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Memory of the release server (performance issue: < 20 MB RSS idle, < 64 MB under load), from
+# /proc/PID/status: VmRSS idle (after start-up and first-start set-up, no load), then for each load the
+# peak (VmHWM, reset before the load by writing 5 to /proc/PID/clear_refs) and the RSS left after it.
+# Loads: client_credentials and mixed (token + decision + introspection), closed loop.
+#
+# Usage: bench/memory.sh [DURATION] [CONNECTIONS]   (defaults: 10s, 32)
+# RSP_BIN=path runs another build of the server (e.g. one with a different allocator); the load
+# generator is always the release build of this checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10s}
+CONNECTIONS=${2:-32}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"
+
+cargo build --release --locked -p rsp >&2
+RSP="$CARGO_TARGET_DIR/release/rsp"
+SERVER=${RSP_BIN:-$RSP}
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+RUST_LOG=warn "$SERVER" serve --data-dir "$WORK/data" --listen 127.0.0.1:18080 --ops-listen 127.0.0.1:19090 \
+  >"$WORK/rsp.log" 2>&1 &
+PID=$!
+pids+=("$PID")
+wait_for http://127.0.0.1:19090/health/ready
+sleep 2
+
+# A /proc/PID/status field in MB.
+field_mb() { awk -v f="$1:" '$1 == f {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
+
+echo "| state | VmRSS MB | peak (VmHWM) MB | load req/s |"
+echo "|---|---|---|---|"
+echo "| idle after start | $(field_mb VmRSS) | $(field_mb VmHWM) | |"
+for scenario in client-credentials mixed; do
+  echo 5 >"/proc/$PID/clear_refs"
+  rate=$("$RSP" loadtest --scenario "$scenario" --connections "$CONNECTIONS" --duration "$DURATION" --warmup 2s \
+    --data-dir "$WORK/data" --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["requests_per_sec"]))')
+  echo "| $scenario, closed loop, $CONNECTIONS connections, $DURATION | $(field_mb VmRSS) | $(field_mb VmHWM) | $rate |"
+done
+sleep 5
+echo "| idle again, 5 s after the loads | $(field_mb VmRSS) | | |"
