@@ -126,7 +126,13 @@ impl TestApp {
     /// Another replica of this deployment: a second server on the same data directory (the same master key
     /// and admin credentials), database and Redis, on ports of its own, with the same test clock.
     pub async fn replica(&self) -> anyhow::Result<TestApp> {
+        self.replica_configured(|_| {}).await
+    }
+
+    /// A [`replica`](Self::replica) whose configuration `adjust` changes first (another role, say).
+    pub async fn replica_configured(&self, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<TestApp> {
         let mut config = self.config.clone();
+        adjust(&mut config);
         config.listen = "127.0.0.1:0".parse()?;
         config.ops_listen = "127.0.0.1:0".parse()?;
         // The first replica's URL is the issuer every replica shares (behind one load balancer).

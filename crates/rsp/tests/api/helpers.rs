@@ -69,11 +69,13 @@ pub struct Browser<'a> {
     pub jar: HashMap<String, String>,
     /// Sent as `X-Forwarded-For`, as a proxy in front of the server would.
     pub forwarded_for: Option<String>,
+    /// The `Origin` of posts when it is not `app.url` (a replica behind the shared issuer's origin).
+    pub origin: Option<String>,
 }
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Self { app, jar: HashMap::new(), forwarded_for: None }
+        Self { app, jar: HashMap::new(), forwarded_for: None, origin: None }
     }
 
     pub async fn send(
@@ -89,7 +91,7 @@ impl<'a> Browser<'a> {
             request = request.header(COOKIE, cookies.join("; "));
         }
         if origin {
-            request = request.header(ORIGIN, self.app.url.as_str());
+            request = request.header(ORIGIN, self.origin.as_deref().unwrap_or(self.app.url.as_str()));
         }
         if let Some(client) = &self.forwarded_for {
             request = request.header("x-forwarded-for", client.as_str());

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use reqwest::Method;
-use rsp_testkit::{TestApp, expect_status, spawn_app};
+use rsp::config::Role;
+use rsp_testkit::services::Shared;
+use rsp_testkit::{TestApp, TestOptions, expect_status, spawn_app, spawn_app_with};
 use serde_json::json;
 
 use crate::helpers::{Browser, client, hidden, query, see_other};
@@ -51,6 +53,43 @@ async fn authorize(browser: &mut Browser<'_>, client_id: &str) -> HashMap<String
     }
     assert!(next.starts_with(REDIRECT), "{next}");
     query(&next)
+}
+
+/// A user `ada`, clients `Wiki` and `Payroll`, and policies that let anyone sign in except to Payroll
+/// without a second factor; returns the two client ids.
+async fn governed(app: &TestApp) -> (String, String) {
+    let user = json!({"username": "ada", "password": PASSWORD});
+    expect_status(app.admin_call(Method::POST, "/tenants/default/users", Some(user)).await, 201).await;
+    let (wiki, payroll) = (code_flow_client(app, "Wiki").await, code_flow_client(app, "Payroll").await);
+    let policies = format!(
+        r#"@id("sign-in") permit(principal, action == Action::"SignIn", resource);
+           @id("payroll-needs-a-second-factor") forbid(principal, action == Action::"SignIn",
+               resource == Client::"{payroll}") unless {{ context.amr.contains("otp") }};"#
+    );
+    let put = app.admin_call(Method::PUT, "/tenants/default/policies", Some(json!({"policies": policies}))).await;
+    expect_status(put, 200).await;
+    (wiki, payroll)
+}
+
+#[tokio::test]
+async fn the_auth_role_asks_the_policy_service_over_http_the_same_question() {
+    let Some(shared) = Shared::fresh_database().await else { return };
+    let first = spawn_app_with(TestOptions { shared: Some(shared.clone()), ..TestOptions::default() }).await;
+    let policy_url = first.url.clone();
+    let auth = first
+        .replica_configured(|config| {
+            config.role = Role::Auth;
+            config.policy_url = Some(policy_url);
+        })
+        .await
+        .unwrap();
+    let (wiki, payroll) = governed(&first).await;
+    let mut browser = Browser::new(&auth);
+    browser.origin = Some(first.url.clone());
+    assert!(authorize(&mut browser, &wiki).await.contains_key("code"));
+    let denied = authorize(&mut browser, &payroll).await;
+    assert_eq!(denied["error"], "access_denied", "{denied:?}");
+    shared.cleanup().await;
 }
 
 #[tokio::test]
