@@ -111,24 +111,14 @@ impl AuthService {
         random_token(TOKEN_BYTES)
     }
 
-    /// The CSRF token of a form shown to the browser holding `pre_session`: a MAC of it, so it needs no
-    /// storage and cannot be produced without the master key (double-submit, signed).
-    pub fn csrf_token(&self, pre_session: &str) -> String {
-        self.hasher.hash(&labelled("csrf", pre_session))
-    }
-
-    /// Whether `token` is the CSRF token of `pre_session` (constant time).
-    pub fn csrf_token_matches(&self, pre_session: &str, token: &str) -> bool {
-        !pre_session.is_empty() && self.hasher.verify(&labelled("csrf", pre_session), token)
-    }
-
-    /// The CSRF token of the session-bound form `form` (`logout`, `password`): a MAC of the session cookie
-    /// under the form's own label, so a token shown on one page is worthless on another.
+    /// The CSRF token of form `form` for the browser holding `cookie` (its pre-session cookie before login,
+    /// its session cookie after): a MAC under the form's own label, so it needs no storage, cannot be made
+    /// without the master key, and a token shown on one page is worthless on another.
     pub fn form_token(&self, form: &str, session: &str) -> String {
         self.hasher.hash(&labelled(&format!("csrf-{form}"), session))
     }
 
-    /// Whether `token` is the CSRF token of `form` for `session` (constant time).
+    /// Whether `token` is the CSRF token of `form` for `session` (constant time; never for an empty cookie).
     pub fn form_token_matches(&self, form: &str, session: &str, token: &str) -> bool {
         !session.is_empty() && self.hasher.verify(&labelled(&format!("csrf-{form}"), session), token)
     }

@@ -73,6 +73,26 @@ impl RemotePolicyGate {
     }
 }
 
+impl RemotePolicyGate {
+    /// A gate's question to the policy service, answered as the in-process gate answers it: `None` when no
+    /// policy names the action (not governed), Cedar's answer otherwise, a denial when the tenant's schema
+    /// rejects the question (logged as such `what`); no answer at all fails closed.
+    async fn ask(&self, tenant: &TenantId, what: &str, request: AuthorizeRequest) -> StoreResult<Option<bool>> {
+        match self.client(tenant)?.authorize(request).await {
+            Ok(decision) if !decision.action_named => Ok(None),
+            Ok(decision) => Ok(Some(decision.is_allowed())),
+            // A schema that does not declare the action: no policy can name it (policies are validated
+            // against the schema), so policies do not govern it, as the in-process gate finds.
+            Err(ClientError::InvalidRequest(reason)) if reason.starts_with("invalid_request: action:") => Ok(None),
+            Err(ClientError::InvalidRequest(reason)) => {
+                tracing::warn!(tenant = %tenant, %reason, "{what} request does not fit the tenant's schema; denied");
+                Ok(Some(false))
+            }
+            Err(error) => Err(StoreError::Unavailable(format!("policy service: {error}"))),
+        }
+    }
+}
+
 /// Mints the auth service's own `rsp:authorize` tokens for one tenant.
 struct SelfIssued {
     auth: Weak<AuthService>,
@@ -108,19 +128,7 @@ impl PolicyGate for RemotePolicyGate {
             EntityUid::new("Scope", scope),
         )
         .with_context("audience", audience);
-        match self.client(tenant)?.authorize(request).await {
-            Ok(decision) if !decision.action_named => Ok(None),
-            Ok(decision) => Ok(Some(decision.is_allowed())),
-            // A schema that does not declare the action: no policy can name it (policies are validated
-            // against the schema), so policies do not govern scopes, as the in-process gate finds.
-            Err(ClientError::InvalidRequest(reason)) if reason.starts_with("invalid_request: action:") => Ok(None),
-            // The tenant's schema rejects the question otherwise: deny, as the in-process gate does.
-            Err(ClientError::InvalidRequest(reason)) => {
-                tracing::warn!(tenant = %tenant, %reason, "scope request does not fit the tenant's schema; denied");
-                Ok(Some(false))
-            }
-            Err(error) => Err(StoreError::Unavailable(format!("policy service: {error}"))),
-        }
+        self.ask(tenant, "scope", request).await
     }
 
     /// The in-process gate's question (`User` / `Action::"SignIn"` / `Client`, `amr` in the context),
@@ -139,15 +147,6 @@ impl PolicyGate for RemotePolicyGate {
             EntityUid::new("Client", client.as_str()),
         )
         .with_context("amr", amr.to_vec());
-        match self.client(tenant)?.authorize(request).await {
-            Ok(decision) if !decision.action_named => Ok(None),
-            Ok(decision) => Ok(Some(decision.is_allowed())),
-            Err(ClientError::InvalidRequest(reason)) if reason.starts_with("invalid_request: action:") => Ok(None),
-            Err(ClientError::InvalidRequest(reason)) => {
-                tracing::warn!(tenant = %tenant, %reason, "sign-in request does not fit the tenant's schema; denied");
-                Ok(Some(false))
-            }
-            Err(error) => Err(StoreError::Unavailable(format!("policy service: {error}"))),
-        }
+        self.ask(tenant, "sign-in", request).await
     }
 }

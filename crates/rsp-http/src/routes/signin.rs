@@ -208,6 +208,15 @@ pub(crate) fn page_url(state: &AppState, tenant: &TenantId, page: &str, id: &str
     format!("{}?pending={id}", state.auth.issuers().endpoint(tenant, &format!("/oauth2/{page}")))
 }
 
+/// What a refused form post is told (a stale page, or a post that is not ours: the same answer).
+pub(crate) const FORM_EXPIRED: &str = "this form has expired; go back and try again";
+
+/// Whether a posted form may be acted on (BCP 4.7): it comes from our own pages ([`same_origin`]) and
+/// carries the CSRF token of `form` for the browser's `cookie`.
+pub(crate) fn form_accepted(state: &AppState, headers: &HeaderMap, form: &str, cookie: &str, token: &str) -> bool {
+    same_origin(state, headers) && state.auth.form_token_matches(form, cookie, token)
+}
+
 /// Whether a form post comes from our own pages: its `Origin`, which browsers send with every POST,
 /// must be the issuer's origin. A request without `Origin` (not a browser) still needs the CSRF token.
 pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {

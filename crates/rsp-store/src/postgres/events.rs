@@ -226,7 +226,7 @@ impl PgEventBus {
         until_ms: i64,
         now: i64,
     ) -> BusResult<Vec<Option<i64>>> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write().await?;
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
             let outcome: Option<i64> = sqlx::query_scalar(CLAIM)
@@ -243,19 +243,9 @@ impl PgEventBus {
         Ok(outcomes)
     }
 
-    /// Marks several events handled in one transaction.
-    async fn complete_all(&self, group: &str, events: &[EventId], until_ms: i64) -> BusResult<()> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for event in events {
-            sqlx::query(sql_bus::statements::COMPLETE)
-                .bind(group)
-                .bind(event.as_str())
-                .bind(until_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        tx.commit().await.map_err(unavailable)
+    /// A write transaction (what SQLite's `BEGIN IMMEDIATE` is there: row locks do the rest here).
+    async fn write(&self) -> BusResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(unavailable)
     }
 
     async fn snapshot(&self) -> BusResult<Transaction<'static, Postgres>> {

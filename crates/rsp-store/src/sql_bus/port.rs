@@ -11,7 +11,7 @@
 /// - `bury(group, seq, attempt, error, now)`: moves a delivery still at `attempt` to the dead letters;
 /// - `try_claim(group, event, until_ms, now)`: the outcome code of [`super::claim_outcome`];
 /// - `try_claim_many(group, events, until_ms, now)`: the same for several events in one transaction;
-/// - `complete_all(group, events, until_ms)`: marks the events handled until `until_ms`, in one transaction;
+/// - `write()`: a write transaction;
 /// - `snapshot()`: a read transaction whose statements all see one moment.
 ///
 /// A macro rather than generic functions: the port is declared in `rsp_core`, and bounds over
@@ -184,7 +184,17 @@ macro_rules! event_bus_port {
                 events: &[rsp_core::event::EventId],
             ) -> rsp_core::bus::BusResult<()> {
                 let until_ms = $crate::sql_bus::now_ms().saturating_add($crate::sql_bus::HANDLED_FOR_MS);
-                self.complete_all(group, events, until_ms).await
+                let mut tx = self.write().await?;
+                for event in events {
+                    sqlx::query($crate::sql_bus::statements::COMPLETE)
+                        .bind(group)
+                        .bind(event.as_str())
+                        .bind(until_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::sql_bus::unavailable)?;
+                }
+                tx.commit().await.map_err($crate::sql_bus::unavailable)
             }
 
             async fn complete(&self, group: &str, event: &rsp_core::event::EventId) -> rsp_core::bus::BusResult<()> {

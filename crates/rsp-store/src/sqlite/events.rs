@@ -216,21 +216,6 @@ impl SqliteEventBus {
         Ok(outcomes)
     }
 
-    /// Marks several events handled in one write transaction.
-    async fn complete_all(&self, group: &str, events: &[EventId], until_ms: i64) -> BusResult<()> {
-        let mut tx = self.write().await?;
-        for event in events {
-            sqlx::query(sql_bus::statements::COMPLETE)
-                .bind(group)
-                .bind(event.as_str())
-                .bind(until_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        tx.commit().await.map_err(unavailable)
-    }
-
     /// A read transaction: in WAL mode its statements all see one snapshot.
     async fn snapshot(&self) -> BusResult<Transaction<'static, Sqlite>> {
         self.pool.begin().await.map_err(unavailable)

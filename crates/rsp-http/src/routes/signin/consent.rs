@@ -7,10 +7,15 @@ use axum::response::Response;
 use rsp_core::TenantId;
 
 use super::page::{Page, button, checkbox, error_page};
-use super::{Pending, current_user, internal_page, issue_code, page_url, pending_id, same_origin, see_other, validate};
+use super::{
+    FORM_EXPIRED, Pending, current_user, form_accepted, internal_page, issue_code, page_url, pending_id, see_other,
+    validate,
+};
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
 
+/// The label of the form's CSRF token.
+const FORM: &str = "consent";
 pub async fn show(
     State(state): State<AppState>,
     TenantPath(tenant): TenantPath,
@@ -39,7 +44,7 @@ pub async fn show(
         Err(response) => return response,
     };
     let scopes: Vec<String> = request.scope.iter().map(|s| s.as_str().to_owned()).collect();
-    let csrf = state.auth.csrf_token(&session);
+    let csrf = state.auth.form_token(FORM, &session);
     let action = state.auth.issuers().endpoint(&tenant, "/oauth2/consent");
     let fields = [
         checkbox("remember", "Remember this decision"),
@@ -95,8 +100,8 @@ pub async fn submit(
     let posted = ConsentForm::parse(&body);
     let names = super::cookie_names(&state);
     let session = super::cookies::read(&headers, names.session()).unwrap_or_default();
-    if !same_origin(&state, &headers) || !state.auth.csrf_token_matches(&session, &posted.csrf) {
-        return error_page(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
+    if !form_accepted(&state, &headers, FORM, &session, &posted.csrf) {
+        return error_page(StatusCode::FORBIDDEN, FORM_EXPIRED);
     }
     let user = match current_user(&state, &tenant, &headers).await {
         Ok(Some(user)) => user,

@@ -13,11 +13,13 @@ use rsp_oauth::users::LoginError;
 
 use super::page::{Page, button, error_page, input, read_fields};
 use super::resume;
-use super::{client_ip, cookie_names, internal_page, pending_id, same_origin};
+use super::{FORM_EXPIRED, client_ip, cookie_names, form_accepted, internal_page, pending_id};
 use crate::client_address::ClientAddress;
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
 
+/// The label of the form's CSRF token.
+const FORM: &str = "login";
 const GENERIC_FAILURE: &str = "Invalid username or password.";
 
 /// The posted form. Its `Debug` never shows the password.
@@ -89,7 +91,7 @@ fn form(
     failure: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let csrf = state.auth.csrf_token(pre_session);
+    let csrf = state.auth.form_token(FORM, pre_session);
     let action = state.auth.issuers().endpoint(tenant, "/oauth2/login");
     let fields = [
         input("username", "Username", "text", username, "username", username.is_empty()),
@@ -114,8 +116,8 @@ pub async fn submit(
     let posted = LoginForm::parse(&body);
     let names = cookie_names(&state);
     let pre_session = super::cookies::read(&headers, names.pre_session()).unwrap_or_default();
-    if !same_origin(&state, &headers) || !state.auth.csrf_token_matches(&pre_session, &posted.csrf) {
-        return error_page(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
+    if !form_accepted(&state, &headers, FORM, &pre_session, &posted.csrf) {
+        return error_page(StatusCode::FORBIDDEN, FORM_EXPIRED);
     }
     let parked = match resume::find(&state, &tenant, &posted.pending).await {
         Ok(parked) => parked,

@@ -18,7 +18,7 @@ use rsp_oauth::logout::{LogoutError, LogoutRequest};
 use rsp_oauth::{FormParams, OAuthError, SignedInUser};
 
 use super::page::{Page, button};
-use super::{cookie_names, cookies, current_user, internal_page, same_origin, see_other};
+use super::{FORM_EXPIRED, cookie_names, cookies, current_user, form_accepted, internal_page, see_other};
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
 
@@ -74,8 +74,8 @@ async fn confirm(state: &AppState, tenant: &TenantId, raw: &str, headers: &Heade
     let session = cookies::read(headers, cookie_names(state).session()).unwrap_or_default();
     let posted = |name: &str| form_urlencoded::parse(raw.as_bytes()).find(|(n, _)| n == name).map(|(_, v)| v);
     let csrf = posted("csrf").unwrap_or_default();
-    if !same_origin(state, headers) || !state.auth.form_token_matches(FORM, &session, &csrf) {
-        return refused(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
+    if !form_accepted(state, headers, FORM, &session, &csrf) {
+        return refused(StatusCode::FORBIDDEN, FORM_EXPIRED);
     }
     let decision = posted("decision").unwrap_or_default();
     let form: String = form_urlencoded::Serializer::new(String::new())

@@ -14,7 +14,7 @@ use rsp_oauth::SignedInUser;
 use rsp_oauth::users::{AuthenticatedUser, PasswordChangeError};
 
 use super::page::{Page, button, input, read_fields};
-use super::{client_ip, cookie_names, cookies, current_user, internal_page, same_origin, see_other};
+use super::{FORM_EXPIRED, client_ip, cookie_names, cookies, current_user, form_accepted, internal_page, see_other};
 use crate::client_address::ClientAddress;
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
@@ -76,8 +76,8 @@ pub async fn submit(
 ) -> Response {
     let posted = PasswordForm::parse(&body);
     let session = cookies::read(&headers, cookie_names(&state).session()).unwrap_or_default();
-    if !same_origin(&state, &headers) || !state.auth.form_token_matches(FORM, &session, &posted.csrf) {
-        return refused(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
+    if !form_accepted(&state, &headers, FORM, &session, &posted.csrf) {
+        return refused(StatusCode::FORBIDDEN, FORM_EXPIRED);
     }
     let (session, user) = match signed_in(&state, &tenant, &headers).await {
         Ok(signed_in) => signed_in,

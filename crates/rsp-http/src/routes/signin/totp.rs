@@ -13,7 +13,9 @@ use rsp_oauth::users::AuthenticatedUser;
 
 use super::page::{Page, button, code_input, error_page, read_fields};
 use super::resume::{self, start_session_and_continue};
-use super::{client_ip, cookie_names, cookies, internal_page, page_url, pending_id, same_origin, see_other};
+use super::{
+    FORM_EXPIRED, client_ip, cookie_names, cookies, form_accepted, internal_page, page_url, pending_id, see_other,
+};
 use crate::client_address::ClientAddress;
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
@@ -110,8 +112,8 @@ pub async fn submit(
 ) -> Response {
     let posted = TotpForm::parse(&body);
     let pre_session = cookies::read(&headers, cookie_names(&state).pre_session()).unwrap_or_default();
-    if !same_origin(&state, &headers) || !state.auth.form_token_matches(FORM, &pre_session, &posted.csrf) {
-        return error_page(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
+    if !form_accepted(&state, &headers, FORM, &pre_session, &posted.csrf) {
+        return error_page(StatusCode::FORBIDDEN, FORM_EXPIRED);
     }
     let parked = match resume::find(&state, &tenant, &posted.pending).await {
         Ok(parked) => parked,

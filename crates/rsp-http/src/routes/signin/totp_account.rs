@@ -18,7 +18,9 @@ use rsp_oauth::account_return::AccountPage;
 use rsp_oauth::mfa::{MfaError, TotpStatus};
 
 use super::page::{Page, button, code_input, error_page, input, read_fields};
-use super::{client_ip, cookie_names, cookies, current_user, internal_page, page_url, same_origin, see_other};
+use super::{
+    FORM_EXPIRED, client_ip, cookie_names, cookies, current_user, form_accepted, internal_page, page_url, see_other,
+};
 use crate::client_address::ClientAddress;
 use crate::router::AppState;
 use crate::routes::path::TenantPath;
@@ -168,8 +170,8 @@ pub async fn submit(
 ) -> Response {
     let posted = AccountForm::parse(&body);
     let session = cookies::read(&headers, cookie_names(&state).session()).unwrap_or_default();
-    if !same_origin(&state, &headers) || !state.auth.form_token_matches(FORM, &session, &posted.csrf) {
-        return error_page(StatusCode::FORBIDDEN, "this form has expired; go back and try again");
+    if !form_accepted(&state, &headers, FORM, &session, &posted.csrf) {
+        return error_page(StatusCode::FORBIDDEN, FORM_EXPIRED);
     }
     let signed = match signed_in(&state, &tenant, &headers).await {
         Ok(Some(signed)) => signed,
