@@ -12,6 +12,7 @@
 #
 # Usage: bench/login-storm.sh [ROUNDS] [DURATION] [RATE] [STORM_CONNECTIONS]
 #        (defaults: 3 rounds, 10s, 2000 requests/s, 32 storm connections)
+# RSP_BIN=path runs another build of the server (the load generators stay this tree's build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -22,11 +23,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"
 
 cargo build --release --locked -p rsp >&2
 RSP="$CARGO_TARGET_DIR/release/rsp"
+SERVER=${RSP_BIN:-$RSP}
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-RUST_LOG=warn "$RSP" serve --data-dir "$WORK/data" --listen 127.0.0.1:18080 --ops-listen 127.0.0.1:19090 \
+RUST_LOG=warn "$SERVER" serve --data-dir "$WORK/data" --listen 127.0.0.1:18080 --ops-listen 127.0.0.1:19090 \
   >"$WORK/rsp.log" 2>&1 &
 pids+=($!)
 wait_for http://127.0.0.1:19090/health/ready

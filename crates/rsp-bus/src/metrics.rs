@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | `rsp_bus_published_total` | counter | `priority` | events accepted by the [`crate::Publisher`] (primary or fallback) |
 //! | `rsp_bus_publish_fallback_total` | counter | | events the publisher sent to its fallback bus |
+//! | `rsp_bus_refused_total` | counter | | events a direct publisher's handler refused for good (dropped) |
 //! | `rsp_bus_handled_total` | counter | `group`, `outcome` = ok, retry, dead, duplicate | the consumer runner |
 //! | `rsp_bus_publish_to_handle_seconds` | histogram | `group` | from `occurred_at_ms` to a successful handle |
 //! | `rsp_bus_depth` | gauge | `group`, `priority` | refreshed from `EventBus::stats` by each consumer |
@@ -32,6 +33,10 @@ pub fn record_published(events: &[Event]) {
 
 pub(crate) fn fallback(events: usize) {
     metrics::counter!("rsp_bus_publish_fallback_total").increment(events as u64);
+}
+
+pub(crate) fn refused(events: usize) {
+    metrics::counter!("rsp_bus_refused_total").increment(events as u64);
 }
 
 /// The runner's per-group handles, registered once so the hot loop does not look them up per event.

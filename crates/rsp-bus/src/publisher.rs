@@ -1,7 +1,8 @@
 //! [`Publisher`]: the front door use cases hand high-volume events to (a token issued, a decision denied),
 //! so that recording a fact costs a request a channel send, not a round trip to Redis.
 //!
-//! Events queue in a bounded channel; one task publishes them in batches. A full queue makes `publish` wait
+//! Events queue in a bounded channel; one task publishes them in batches, to a bus or, where a bus would
+//! have one consumer only ([`Publisher::start_direct`]), straight to that consumer's handler. A full queue makes `publish` wait
 //! (backpressure): an event once accepted is never dropped. When the primary bus (Redis) fails, the batch
 //! goes to the fallback bus (the database outbox, which the relay later forwards to Redis), and the primary
 //! is left alone for `primary_cooldown` so that every batch does not first wait for a dead Redis. When both
@@ -69,6 +70,22 @@ impl Publisher {
         fallback: Option<Arc<dyn EventBus>>,
         config: PublisherConfig,
     ) -> Result<Self, ConfigError> {
+        Self::spawn(Destination::Bus(primary), fallback, config)
+    }
+
+    /// Starts a publisher that hands its batches to `handler` itself, for a deployment where a bus would
+    /// have that one consumer only (the audit trail without Redis). The guarantee is the bus's: an event
+    /// once accepted is stored or retried. What it saves is the bus's own rows: on the database bus an
+    /// event costs a stream row, a delivery, a claim and a completion before the handler's write.
+    pub fn start_direct(handler: Arc<dyn EventHandler>, config: PublisherConfig) -> Result<Self, ConfigError> {
+        Self::spawn(Destination::Handler(handler), None, config)
+    }
+
+    fn spawn(
+        primary: Destination,
+        fallback: Option<Arc<dyn EventBus>>,
+        config: PublisherConfig,
+    ) -> Result<Self, ConfigError> {
         if config.capacity == 0 || config.max_batch == 0 {
             return Err(ConfigError::new("publisher capacity and max_batch", "must be at least 1"));
         }
@@ -112,9 +129,42 @@ impl Publisher {
     }
 }
 
+/// Where the publishing task stores a batch first.
+enum Destination {
+    /// A bus, whose consumer groups then handle the events.
+    Bus(Arc<dyn EventBus>),
+    /// The one handler a bus would have delivered them to.
+    Handler(Arc<dyn EventHandler>),
+}
+
+impl Destination {
+    async fn store(&self, events: &[Event]) -> Result<(), String> {
+        let handler = match self {
+            Self::Bus(bus) => return bus.publish(events).await.map_err(|e| e.to_string()),
+            Self::Handler(handler) => handler,
+        };
+        if let Some(Ok(())) = handler.handle_batch(events).await {
+            return Ok(());
+        }
+        // As a consumer does after a failed batch: one by one, so one event the handler refuses for good
+        // does not hold back the rest. Handlers tolerate repeats, so a retry may redo the events before it.
+        for event in events {
+            match handler.handle(event).await {
+                Ok(()) => {}
+                Err(HandlerError::Transient(error)) => return Err(error),
+                Err(HandlerError::Permanent(error)) => {
+                    metrics::refused(1);
+                    tracing::error!(kind = event.kind.as_str(), id = %event.id, %error, "event refused by its handler and dropped");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Worker {
     receiver: mpsc::Receiver<Command>,
-    primary: Arc<dyn EventBus>,
+    primary: Destination,
     fallback: Option<Arc<dyn EventBus>>,
     config: PublisherConfig,
     primary_resting_until: Option<Instant>,
@@ -188,7 +238,7 @@ impl Worker {
         let mut failures = 0u32;
         loop {
             if self.primary_resting_until.is_none_or(|until| Instant::now() >= until) {
-                match self.primary.publish(events).await {
+                match self.primary.store(events).await {
                     Ok(()) => {
                         self.primary_resting_until = None;
                         metrics::record_published(events);

@@ -42,7 +42,10 @@ impl Introspection {
 
 impl AuthService {
     /// Verifies a token the caller presents and returns its claims if it is live: signed by this tenant,
-    /// within its lifetime (no leeway: the server's own clock decides), and not revoked.
+    /// within its lifetime (no leeway: the server's own clock decides), and not revoked. A token verified
+    /// before is answered from the verified-token cache (the one bearer checks use), which is emptied on
+    /// every revocation, so a resource server introspecting the same token on each call pays for the
+    /// signature once.
     async fn live_claims(
         &self,
         tenant: &TenantId,
@@ -50,15 +53,23 @@ impl AuthService {
         token: &str,
     ) -> Result<Option<AccessClaims>, OAuthError> {
         let now: UnixTime = self.clock.now();
-        let Ok(claims) = token::verify(keys, token, &self.issuers.issuer(tenant), now, 0) else {
+        let issuer = self.issuers.issuer(tenant);
+        if let Some(claims) = self.verified.get(token, now) {
+            // Any tenant's check may have cached it: it speaks for this tenant only if this tenant issued it.
+            return Ok((claims.iss == issuer).then(|| AccessClaims::clone(&claims)));
+        }
+        let Ok(claims) = token::verify(keys, token, &issuer, now, 0) else {
             return Ok(None);
         };
         let Some(jti) = claims.token_id() else {
             return Ok(None);
         };
+        // Read before the revocation check, so a revocation that lands meanwhile keeps this answer out.
+        let generation = self.verified.generation();
         if self.is_revoked(tenant, &jti).await? {
             return Ok(None);
         }
+        self.verified.insert(token, Arc::new(claims.clone()), generation);
         Ok(Some(claims))
     }
 

@@ -6,23 +6,28 @@
 //! problem means no `CompiledPolicies`: a caller that installs only what compiled can never install half
 //! a document.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::ffi::DetailedError;
-use cedar_policy::{PolicyId, PolicySet, SlotId, ValidationMode, Validator};
+use cedar_policy::{ActionConstraint, EntityUid, PolicyId, PolicySet, SlotId, ValidationMode, Validator};
 
 use crate::EntityRef;
 use crate::document::{PolicyDocument, Schema, TemplateLink};
 use crate::error::{Diagnostic, DiagnosticSource, cedar_message};
+use crate::slice::ScopeIndex;
 use crate::source::{self, Statement};
 
 /// A policy set that parsed, linked and (given a schema) validated. Cheap to clone.
 #[derive(Clone)]
 pub struct CompiledPolicies {
     set: Arc<PolicySet>,
+    /// The set's scopes, so a decision evaluates only the policies that can apply to it.
+    scopes: Arc<ScopeIndex>,
+    /// The actions some policy names explicitly, read once: every default deny asks.
+    named_actions: Arc<HashSet<EntityUid>>,
     schema: Option<Schema>,
     warnings: Vec<Diagnostic>,
 }
@@ -30,7 +35,13 @@ pub struct CompiledPolicies {
 impl CompiledPolicies {
     /// No policies and no schema: every request is denied.
     pub fn empty() -> Self {
-        Self { set: Arc::new(PolicySet::new()), schema: None, warnings: Vec::new() }
+        Self {
+            set: Arc::new(PolicySet::new()),
+            scopes: Arc::default(),
+            named_actions: Arc::default(),
+            schema: None,
+            warnings: Vec::new(),
+        }
     }
 
     pub fn schema(&self) -> Option<&Schema> {
@@ -60,18 +71,22 @@ impl CompiledPolicies {
     /// `action in [.., A, ..]`). Policies for any action do not count: a tenant opts into governing an
     /// action such as `Action::"RequestScope"` by writing a policy about it.
     pub fn names_action(&self, action: &EntityRef) -> bool {
-        let Ok(uid) = action.to_string().parse::<cedar_policy::EntityUid>() else {
-            return false;
-        };
-        self.set.policies().any(|policy| match policy.action_constraint() {
-            cedar_policy::ActionConstraint::Eq(named) => named == uid,
-            cedar_policy::ActionConstraint::In(named) => named.contains(&uid),
-            cedar_policy::ActionConstraint::Any => false,
-        })
+        self.named_actions.contains(action.uid())
     }
 
     pub(crate) fn policy_set(&self) -> &PolicySet {
         &self.set
+    }
+
+    /// The policies a request's scopes can match; `None` means the whole set (see [`crate::slice`]).
+    pub(crate) fn slice(
+        &self,
+        principal: &cedar_policy::EntityUid,
+        action: &cedar_policy::EntityUid,
+        resource: &cedar_policy::EntityUid,
+        entities: &cedar_policy::Entities,
+    ) -> Option<PolicySet> {
+        self.scopes.slice(principal, action, resource, entities)
     }
 }
 
@@ -140,7 +155,20 @@ pub fn validate(document: &PolicyDocument) -> Result<CompiledPolicies, Vec<Diagn
         return Err(errors);
     }
     tracing::debug!(policies = set.num_of_policies(), templates = set.num_of_templates(), "policies compiled");
-    Ok(CompiledPolicies { set: Arc::new(set), schema, warnings })
+    let scopes = Arc::new(ScopeIndex::new(&set));
+    let named_actions = Arc::new(named_actions(&set));
+    Ok(CompiledPolicies { set: Arc::new(set), scopes, named_actions, schema, warnings })
+}
+
+/// The actions named in action scopes (`action == A`, `action in [.., A, ..]`); `action` alone names none.
+fn named_actions(set: &PolicySet) -> HashSet<EntityUid> {
+    set.policies()
+        .flat_map(|policy| match policy.action_constraint() {
+            ActionConstraint::Eq(named) => vec![named],
+            ActionConstraint::In(named) => named,
+            ActionConstraint::Any => Vec::new(),
+        })
+        .collect()
 }
 
 /// A syntax error, attributed to the statement its location falls in.

@@ -20,7 +20,8 @@
 //! - [`request`]: [`DecisionRequest`], parsed from JSON with errors that name the field; entity
 //!   references as [`EntityRef`] (`User::"alice"` or `{"type", "id"}`).
 //! - [`decision`]: [`authorize`] and [`authorize_batch`] give Cedar's [`Decision`] for one snapshot;
-//!   evaluation errors are listed in the decision, never raised.
+//!   evaluation errors are listed in the decision, never raised. Cedar evaluates only the policies whose
+//!   scope matches the request (`slice`), which leaves its response unchanged.
 //! - [`cache`]: [`DecisionCache`], keyed by tenant, both versions and the request's canonical bytes, so
 //!   a write can never be followed by a stale decision.
 //! - [`service`]: [`PolicyService`], the use cases over the storage port: validated, versioned writes
@@ -69,6 +70,7 @@ pub mod entity_ref;
 pub mod error;
 pub mod request;
 pub mod service;
+mod slice;
 mod source;
 
 pub use cache::{CacheKey, CacheStats, DecisionCache};

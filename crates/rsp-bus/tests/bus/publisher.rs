@@ -135,3 +135,62 @@ async fn the_forward_handler_relays_events_to_another_bus() {
     assert_eq!(got, events);
     assert_eq!((relayed.pending, depth(&relayed)), (0, 0));
 }
+
+/// A handler that records what it stores, fails its first `outages` calls, and refuses the event with
+/// subject `poison` for good.
+#[derive(Default)]
+struct Recording {
+    stored: std::sync::Mutex<Vec<String>>,
+    outages: std::sync::atomic::AtomicU32,
+    batches: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl rsp_bus::EventHandler for Recording {
+    async fn handle(&self, event: &rsp_core::Event) -> Result<(), rsp_bus::HandlerError> {
+        use std::sync::atomic::Ordering;
+        if self.outages.load(Ordering::SeqCst) > 0 {
+            self.outages.fetch_sub(1, Ordering::SeqCst);
+            return Err(rsp_bus::HandlerError::Transient("down".into()));
+        }
+        if event.subject.as_deref() == Some("poison") {
+            return Err(rsp_bus::HandlerError::Permanent("refused".into()));
+        }
+        self.stored.lock().unwrap().push(event.subject.clone().unwrap_or_default());
+        Ok(())
+    }
+
+    async fn handle_batch(&self, events: &[rsp_core::Event]) -> Option<Result<(), rsp_bus::HandlerError>> {
+        use std::sync::atomic::Ordering;
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        if self.outages.load(Ordering::SeqCst) > 0 || events.iter().any(|e| e.subject.as_deref() == Some("poison")) {
+            return Some(Err(rsp_bus::HandlerError::Transient("batch failed".into())));
+        }
+        self.stored.lock().unwrap().extend(events.iter().map(|e| e.subject.clone().unwrap_or_default()));
+        Some(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_direct_publisher_hands_batches_to_its_handler_and_retries_until_it_takes_them() {
+    use std::sync::atomic::Ordering;
+    let handler = Arc::new(Recording::default());
+    handler.outages.store(3, Ordering::SeqCst);
+    let config = PublisherConfig { retry_max: Duration::from_millis(50), ..PublisherConfig::default() };
+    let publisher = Publisher::start_direct(handler.clone(), config).unwrap();
+    for i in 0..500 {
+        publisher.publish(event(Priority::Normal, &format!("d{i}"))).await.unwrap();
+    }
+    publisher.publish(event(Priority::Normal, "poison")).await.unwrap();
+    publisher.publish(event(Priority::Normal, "after")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), publisher.close()).await.unwrap().unwrap();
+
+    let stored = handler.stored.lock().unwrap().clone();
+    let mut unique = stored.clone();
+    unique.sort();
+    unique.dedup();
+    let mut expected: Vec<String> = (0..500).map(|i| format!("d{i}")).chain(["after".to_owned()]).collect();
+    expected.sort();
+    assert_eq!(unique, expected, "every event stored through the outage, the refused one alone dropped");
+    assert!(handler.batches.load(Ordering::SeqCst) < 100, "events went in batches");
+}

@@ -5,7 +5,10 @@
 //! storm would start hundreds at once, exhaust memory and starve the blocking pool the rest of the server
 //! uses. So every hash and verification first takes a permit from a semaphore sized to the CPU count:
 //! excess logins wait in the semaphore's queue (cheaply, as futures) while token and decision requests
-//! keep their share of the machine.
+//! keep their share of the machine. Permits run on [`threads`] of the hasher's own, at a lower scheduling
+//! priority than request threads.
+
+mod threads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rsp_core::Secret;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore, oneshot};
+
+use self::threads::HashThreads;
 
 use crate::crypto::random::{random_bytes, random_token};
 
@@ -61,6 +66,9 @@ pub struct Verdict {
 pub struct PasswordHasher {
     params: HashParams,
     pool: Arc<Semaphore>,
+    pool_size: usize,
+    /// Started on first use, one per pool permit.
+    threads: std::sync::OnceLock<HashThreads>,
     permits_taken: AtomicU64,
     /// A hash of a random password, verified when the user does not exist, so an unknown username costs
     /// the same time as a wrong password. Made on first use.
@@ -74,6 +82,8 @@ impl PasswordHasher {
         Ok(Self {
             params,
             pool: Arc::new(Semaphore::new(pool_size.max(1))),
+            pool_size: pool_size.max(1),
+            threads: std::sync::OnceLock::new(),
             permits_taken: AtomicU64::new(0),
             dummy: OnceCell::new(),
         })
@@ -83,9 +93,12 @@ impl PasswordHasher {
     /// token, introspection and decision requests keep one to themselves (one slot on a single CPU).
     pub fn owasp() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let pool_size = cpus.saturating_sub(1).max(1);
         Self {
             params: HashParams::OWASP,
-            pool: Arc::new(Semaphore::new(cpus.saturating_sub(1).max(1))),
+            pool: Arc::new(Semaphore::new(pool_size)),
+            pool_size,
+            threads: std::sync::OnceLock::new(),
             permits_taken: AtomicU64::new(0),
             dummy: OnceCell::new(),
         }
@@ -130,16 +143,28 @@ impl PasswordHasher {
             .await
     }
 
-    /// Runs `work` on a blocking thread once a pool permit is free.
+    /// Runs `work` on a hashing thread once a pool permit is free.
     async fn on_pool<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
         let permit = self.pool.clone().acquire_owned().await.map_err(|e| HashError::Pool(e.to_string()))?;
         self.permits_taken.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = oneshot::channel();
+        let queued = self.threads()?.run(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| HashError::Pool(e.to_string()))
+            let _ = done.send(work());
+        });
+        if !queued {
+            return Err(HashError::Pool("hashing threads ended".to_owned()));
+        }
+        result.await.map_err(|_| HashError::Pool("a hashing thread stopped mid-hash".to_owned()))
+    }
+
+    fn threads(&self) -> Result<&HashThreads, HashError> {
+        if let Some(threads) = self.threads.get() {
+            return Ok(threads);
+        }
+        let started = HashThreads::start(self.pool_size).map_err(|e| HashError::Pool(e.to_string()))?;
+        // Two first callers may race; the loser's threads end when it is dropped here.
+        Ok(self.threads.get_or_init(|| started))
     }
 }
 

@@ -172,3 +172,31 @@ fn a_default_deny_says_whether_any_policy_names_the_action() {
     assert!(!forbidden.allowed && forbidden.action_named);
     assert!(authorize(&snapshot, &request("alice", "edit", "d1")).unwrap().action_named);
 }
+
+#[test]
+fn a_plain_context_is_the_one_cedars_parser_builds() {
+    let contexts = [
+        json!({}),
+        json!({"mfa": true, "hour": 7, "neg": -3, "name": "ünïcode \"quoted\""}),
+        json!({"tags": ["a", "b", "a"], "nested": {"depth": {"x": [1, 2, {"y": false}]}}, "empty": [], "rec": {}}),
+        json!({"big": i64::MAX, "small": i64::MIN}),
+    ];
+    for context in contexts {
+        let Value::Object(fields) = &context else { unreachable!() };
+        let plain = super::plain_context(fields).expect("plain");
+        assert_eq!(plain, Context::from_json_value(context.clone(), None).unwrap(), "{context}");
+    }
+    // Anything Cedar's parser must interpret (or reject with its own message) is left to it.
+    for context in [
+        json!({"who": {"__entity": {"type": "User", "id": "a"}}}),
+        json!({"ip": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}}),
+        json!({"x": {"__expr": "1"}}),
+        json!({"deep": [{"__entity": {"type": "User", "id": "a"}}]}),
+        json!({"f": 1.5}),
+        json!({"u": u64::MAX}),
+        json!({"n": null}),
+    ] {
+        let Value::Object(fields) = &context else { unreachable!() };
+        assert!(super::plain_context(fields).is_none(), "{context}");
+    }
+}

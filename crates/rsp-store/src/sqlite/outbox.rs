@@ -4,13 +4,13 @@ use rsp_core::Event;
 use rsp_core::ports::StoreResult;
 use sqlx::SqliteConnection;
 
-use super::events::insert_event;
+use super::events::insert_events;
 use super::unavailable;
 
 /// Stores `events` in `bus_events` through the caller's transaction, as a publish would.
 pub(super) async fn append(tx: &mut SqliteConnection, events: &[Event]) -> StoreResult<()> {
-    for event in events {
-        insert_event(event).execute(&mut *tx).await.map_err(unavailable)?;
+    if !events.is_empty() {
+        insert_events(events).execute(&mut *tx).await.map_err(unavailable)?;
     }
     Ok(())
 }

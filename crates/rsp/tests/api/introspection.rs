@@ -151,3 +151,25 @@ async fn a_revoked_admin_token_no_longer_opens_the_admin_api() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
 }
+
+/// INTRO-2.2a and REVOKE-2.1c once introspection answers from the verified-token cache.
+#[tokio::test]
+async fn a_remembered_answer_never_outlives_a_revocation_or_an_expiry_nor_crosses_tenants() {
+    let app = spawn_app().await;
+    let svc = service_client(&app, "default").await;
+    app.create_tenant("acme", None).await;
+    let acme = service_client(&app, "acme").await;
+    let token = app.access_token("default", &svc.id, &svc.secret, &[]).await;
+    let expiring = app.access_token("default", &svc.id, &svc.secret, &[]).await;
+    // The second answer of each comes from the verified-token cache.
+    for _ in 0..2 {
+        assert_eq!(app.introspect("default", &svc.id, &svc.secret, &token).await["active"], true);
+        assert_eq!(app.introspect("default", &svc.id, &svc.secret, &expiring).await["active"], true);
+    }
+    assert_eq!(introspect_raw(&app, "acme", &acme, &token, None).await, INACTIVE, "another tenant's token");
+
+    assert_eq!(revoke(&app, "default", &svc, &token).await.status(), 200);
+    assert_eq!(introspect_raw(&app, "default", &svc, &token, None).await, INACTIVE, "revoked after it was cached");
+    app.advance(601);
+    assert_eq!(introspect_raw(&app, "default", &svc, &expiring, None).await, INACTIVE, "expired after it was cached");
+}
