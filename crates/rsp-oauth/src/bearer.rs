@@ -41,11 +41,14 @@ impl AuthService {
     }
 
     /// A live access token of `tenant`, whatever its audience and scope: from the verified-token cache
-    /// when possible, else verified (signature, issuer, time, revocation) and cached.
+    /// when possible, else verified (signature, issuer, time, revocation) and cached. The cache is keyed
+    /// by the token alone, so a hit another tenant's check stored is refused here: it is no token of this
+    /// tenant's, as its verification would have said.
     pub(crate) async fn live_bearer(&self, tenant: &TenantId, token: &str) -> Result<Arc<AccessClaims>, BearerError> {
         let now = self.clock.now();
         let claims = match self.verified.get(token, now) {
-            Some(claims) => claims,
+            Some(claims) if self.issuers.is_issuer(tenant, &claims.iss) => claims,
+            Some(_) => return Err(BearerError::InvalidToken),
             None => {
                 let keys = self.keys.for_token(tenant, token).await.map_err(|e| match e {
                     OAuthError::UnknownTenant => BearerError::InvalidToken,

@@ -1,14 +1,14 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009).
 
-use rsp_core::{Client, TenantId, UnixTime};
+use rsp_core::{Client, TenantId};
 
 use std::sync::Arc;
 
-use crate::keyring::TenantKeys;
+use crate::bearer::BearerError;
 use crate::{ClientCredentials, FormParams};
 use serde::Serialize;
 
-use crate::token::{self, AccessClaims};
+use crate::token::AccessClaims;
 use crate::{AuthService, OAuthError};
 
 /// An introspection answer. Inactive answers carry nothing else, whatever the reason (RFC 7662 §2.2).
@@ -41,36 +41,15 @@ impl Introspection {
 }
 
 impl AuthService {
-    /// Verifies a token the caller presents and returns its claims if it is live: signed by this tenant,
-    /// within its lifetime (no leeway: the server's own clock decides), and not revoked. A token verified
-    /// before is answered from the verified-token cache (the one bearer checks use), which is emptied on
-    /// every revocation, so a resource server introspecting the same token on each call pays for the
-    /// signature once.
-    async fn live_claims(
-        &self,
-        tenant: &TenantId,
-        keys: &TenantKeys,
-        token: &str,
-    ) -> Result<Option<AccessClaims>, OAuthError> {
-        let now: UnixTime = self.clock.now();
-        let issuer = self.issuers.issuer(tenant);
-        if let Some(claims) = self.verified.get(token, now) {
-            // Any tenant's check may have cached it: it speaks for this tenant only if this tenant issued it.
-            return Ok((claims.iss == issuer).then(|| AccessClaims::clone(&claims)));
+    /// The claims of `token` if it is a live access token of this tenant (signed by it, within its
+    /// lifetime with no leeway, not revoked), through the verified-token cache the bearer checks use: a
+    /// resource server introspecting the same token on each call pays for the signature once.
+    async fn live_claims(&self, tenant: &TenantId, token: &str) -> Result<Option<Arc<AccessClaims>>, OAuthError> {
+        match self.live_bearer(tenant, token).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(BearerError::Internal(error)) => Err(error),
+            Err(BearerError::InvalidToken | BearerError::InsufficientScope(_)) => Ok(None),
         }
-        let Ok(claims) = token::verify(keys, token, &issuer, now, 0) else {
-            return Ok(None);
-        };
-        let Some(jti) = claims.token_id() else {
-            return Ok(None);
-        };
-        // Read before the revocation check, so a revocation that lands meanwhile keeps this answer out.
-        let generation = self.verified.generation();
-        if self.is_revoked(tenant, &jti).await? {
-            return Ok(None);
-        }
-        self.verified.insert(token, Arc::new(claims.clone()), generation);
-        Ok(Some(claims))
     }
 
     /// What introspection and revocation both start with: the tenant exists, the caller authenticates,
@@ -80,12 +59,11 @@ impl AuthService {
         tenant: &TenantId,
         credentials: &ClientCredentials,
         params: &'p FormParams,
-    ) -> Result<(Arc<TenantKeys>, Arc<Client>, &'p str), OAuthError> {
+    ) -> Result<(Arc<Client>, &'p str), OAuthError> {
         // An unknown tenant is refused before the client is looked at.
         self.keys.for_tenant(tenant).await?;
         let caller = self.authenticate_client(tenant, credentials).await?;
-        let token = params.require("token")?;
-        Ok((self.keys.for_token(tenant, token).await?, caller, token))
+        Ok((caller, params.require("token")?))
     }
 
     /// The introspection endpoint.
@@ -95,8 +73,8 @@ impl AuthService {
         credentials: &ClientCredentials,
         params: &FormParams,
     ) -> Result<Introspection, OAuthError> {
-        let (keys, caller, token) = self.token_request(tenant, credentials, params).await?;
-        self.introspect_with(tenant, &keys, &caller, token).await
+        let (caller, token) = self.token_request(tenant, credentials, params).await?;
+        self.introspect_with(tenant, &caller, token).await
     }
 
     /// The revocation endpoint.
@@ -106,8 +84,8 @@ impl AuthService {
         credentials: &ClientCredentials,
         params: &FormParams,
     ) -> Result<(), OAuthError> {
-        let (keys, caller, token) = self.token_request(tenant, credentials, params).await?;
-        self.revoke_with(tenant, &keys, &caller, token).await
+        let (caller, token) = self.token_request(tenant, credentials, params).await?;
+        self.revoke_with(tenant, &caller, token).await
     }
 
     /// RFC 7662: the caller learns about a token only if it was issued to the caller or is meant for an
@@ -118,19 +96,18 @@ impl AuthService {
         caller: &Client,
         token: &str,
     ) -> Result<Introspection, OAuthError> {
-        let keys = self.keys.for_token(tenant, token).await?;
-        self.introspect_with(tenant, &keys, caller, token).await
+        self.keys.for_tenant(tenant).await?;
+        self.introspect_with(tenant, caller, token).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
     async fn introspect_with(
         &self,
         tenant: &TenantId,
-        keys: &TenantKeys,
         caller: &Client,
         token: &str,
     ) -> Result<Introspection, OAuthError> {
-        let Some(claims) = self.live_claims(tenant, keys, token).await? else {
+        let Some(claims) = self.live_claims(tenant, token).await? else {
             self.emit_introspected(tenant, caller, None, false);
             return Ok(Introspection::inactive());
         };
@@ -142,15 +119,15 @@ impl AuthService {
         }
         Ok(Introspection::Active(ActiveToken {
             active: true,
-            scope: claims.scope,
-            client_id: claims.client_id,
+            scope: claims.scope.clone(),
+            client_id: claims.client_id.clone(),
             token_type: "Bearer",
             exp: claims.exp,
             iat: claims.iat,
-            sub: claims.sub,
-            aud: claims.aud,
-            iss: claims.iss,
-            jti: claims.jti,
+            sub: claims.sub.clone(),
+            aud: claims.aud.clone(),
+            iss: claims.iss.clone(),
+            jti: claims.jti.clone(),
         }))
     }
 
@@ -158,19 +135,13 @@ impl AuthService {
     /// issued to another client is refused and left untouched (§2.1). Access and refresh tokens are both
     /// revocable; revoking a refresh token revokes its whole grant.
     pub async fn revoke(&self, tenant: &TenantId, caller: &Client, token: &str) -> Result<(), OAuthError> {
-        let keys = self.keys.for_token(tenant, token).await?;
-        self.revoke_with(tenant, &keys, caller, token).await
+        self.keys.for_tenant(tenant).await?;
+        self.revoke_with(tenant, caller, token).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, caller = %caller.client_id))]
-    async fn revoke_with(
-        &self,
-        tenant: &TenantId,
-        keys: &TenantKeys,
-        caller: &Client,
-        token: &str,
-    ) -> Result<(), OAuthError> {
-        let Some(claims) = self.live_claims(tenant, keys, token).await? else {
+    async fn revoke_with(&self, tenant: &TenantId, caller: &Client, token: &str) -> Result<(), OAuthError> {
+        let Some(claims) = self.live_claims(tenant, token).await? else {
             // Not a live access token: perhaps a refresh token, whatever `token_type_hint` said.
             return self.revoke_refresh_token(tenant, caller, token).await;
         };

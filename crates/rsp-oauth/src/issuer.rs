@@ -24,6 +24,11 @@ impl Issuers {
         format!("{}/t/{}", self.base, tenant)
     }
 
+    /// Whether `iss` is `tenant`'s issuer, without building it (checked on every cached bearer token).
+    pub fn is_issuer(&self, tenant: &TenantId, iss: &str) -> bool {
+        iss.strip_prefix(self.base.as_str()).and_then(|rest| rest.strip_prefix("/t/")) == Some(tenant.as_str())
+    }
+
     pub fn endpoint(&self, tenant: &TenantId, path: &str) -> String {
         format!("{}/t/{}{}", self.base, tenant, path)
     }
@@ -37,5 +42,20 @@ impl Issuers {
     /// never act on the admin API and the reverse.
     pub fn admin_audience(&self) -> String {
         format!("{}/admin", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issuer_is_recognised_only_as_its_own_tenants() {
+        let issuers = Issuers::new("https://id.example/");
+        let (acme, ac) = (TenantId::parse("acme").unwrap(), TenantId::parse("ac").unwrap());
+        assert!(issuers.is_issuer(&acme, &issuers.issuer(&acme)));
+        assert!(!issuers.is_issuer(&ac, &issuers.issuer(&acme)), "a prefix of the tenant id is another tenant");
+        assert!(!issuers.is_issuer(&acme, "https://id.example/t/acme/"));
+        assert!(!issuers.is_issuer(&acme, "https://other.example/t/acme"));
     }
 }
