@@ -3,6 +3,8 @@
 //! The shape is checked here, with errors that name the field; whether the context and entities conform
 //! to the tenant's schema can only be checked against a snapshot, at decision time.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -75,6 +77,45 @@ impl DecisionRequest {
             }
         };
         Ok(Self { principal, action, resource, context, entities })
+    }
+
+    /// Reads a request from JSON text, with the same result and errors as [`Self::from_json`] on the
+    /// parsed value. The usual shape (references in the string form, no duplicate fields) is read straight
+    /// into the request, without the `Value` tree of the whole request in between; anything else takes the
+    /// general path, which explains what is wrong.
+    pub fn from_json_text(text: &str) -> Result<Self, RequestError> {
+        if let Some(request) = Self::from_usual_text(text) {
+            return Ok(request);
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => Self::from_json(value),
+            Err(error) => Err(RequestError::new("request", format!("invalid JSON: {error}"))),
+        }
+    }
+
+    fn from_usual_text(text: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Usual<'a> {
+            #[serde(borrow)]
+            principal: Cow<'a, str>,
+            #[serde(borrow)]
+            action: Cow<'a, str>,
+            #[serde(borrow)]
+            resource: Cow<'a, str>,
+            #[serde(default)]
+            context: Option<Map<String, Value>>,
+            #[serde(default)]
+            entities: Option<Vec<Value>>,
+        }
+        let usual: Usual<'_> = serde_json::from_str(text).ok()?;
+        Some(Self {
+            principal: usual.principal.parse().ok()?,
+            action: usual.action.parse().ok()?,
+            resource: usual.resource.parse().ok()?,
+            context: usual.context.unwrap_or_default(),
+            entities: usual.entities,
+        })
     }
 
     /// A deterministic byte form of principal, action, resource and context: entity references in Cedar

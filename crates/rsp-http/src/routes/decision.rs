@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use rsp_core::TenantId;
 use rsp_policy::{Decision, DecisionRequest, RequestError};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::path::TenantPath;
@@ -67,9 +68,9 @@ fn item_json(result: &Result<Decision, RequestError>) -> Value {
 async fn authorize(
     State(state): State<AppState>,
     DecisionCaller(tenant): DecisionCaller,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<Box<RawValue>>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = DecisionRequest::from_json(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let request = DecisionRequest::from_json_text(body.get()).map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let decision = state.policy.authorize(&tenant, &request).await?;
     record(&[Ok(decision.clone())]);
     Ok(Json(decision_json(&decision)))
@@ -78,7 +79,8 @@ async fn authorize(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchBody {
-    requests: Vec<Value>,
+    /// Kept as text: each request is read on its own, so a malformed one fails alone.
+    requests: Vec<Box<RawValue>>,
 }
 
 async fn authorize_batch(
@@ -89,7 +91,7 @@ async fn authorize_batch(
     if body.requests.len() > MAX_BATCH {
         return Err(ApiError::invalid_request(format!("requests: at most {MAX_BATCH} per batch")));
     }
-    let requests: Vec<_> = body.requests.into_iter().map(DecisionRequest::from_json).collect();
+    let requests: Vec<_> = body.requests.iter().map(|text| DecisionRequest::from_json_text(text.get())).collect();
     let results = state.policy.authorize_batch(&tenant, &requests).await?;
     record(&results);
     Ok(Json(json!({"results": results.iter().map(item_json).collect::<Vec<_>>()})))

@@ -107,3 +107,32 @@ fn canonical_bytes_ignore_spelling_and_key_order() {
     assert_ne!(other_context.canonical_bytes(), a.canonical_bytes());
     assert_eq!(a.with_entities(Vec::new()).canonical_bytes(), None, "requests with entities are never cached");
 }
+
+/// The text reader's fast path must agree with the value reader on every shape, errors included.
+#[test]
+fn text_and_value_readers_agree() {
+    let texts = [
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\"","context":{"mfa":true,"n":1}}"#,
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\"","context":null,"entities":null}"#,
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\"","entities":[{"uid":{"type":"Doc","id":"d"},"attrs":{},"parents":[]}]}"#,
+        r#"{"principal":{"type":"User","id":"a"},"action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"principal":"User::\"a\"","principal":"User::\"b\"","action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"principal":"User::\"a\\\"q\"","action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\"","extra":1}"#,
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\"","context":[1]}"#,
+        r#"{"principal":"User::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\"","entities":{}}"#,
+        r#"{"principal":"not a ref","action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"principal":"if::\"a\"","action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"{"principal":7,"action":"Action::\"r\"","resource":"Doc::\"d\""}"#,
+        r#"[1,2]"#,
+        r#""text""#,
+    ];
+    for text in texts {
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(DecisionRequest::from_json_text(text), DecisionRequest::from_json(value), "{text}");
+    }
+    let broken = DecisionRequest::from_json_text("{\"principal\": ").unwrap_err();
+    assert!(broken.to_string().contains("invalid JSON"), "{broken}");
+}
