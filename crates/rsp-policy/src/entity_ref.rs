@@ -130,12 +130,11 @@ fn plain_text(text: &str) -> Option<EntityRef> {
     if !(is_plain_type_name(entity_type) && plain_id) {
         return None;
     }
-    let type_name = type_name(entity_type).ok()?;
-    Some(EntityRef(EntityUid::from_type_name_and_id(type_name, EntityId::new(id))))
+    EntityRef::new(entity_type, id).ok()
 }
 
-/// The reference in `{"type": …, "id": …}` (exactly those two fields, both strings), reading the type
-/// through [`type_name`]; `None` for any other object, which Cedar's JSON reader reads (or explains).
+/// The reference in `{"type": …, "id": …}` (exactly those two fields, both strings), built by
+/// [`EntityRef::new`]; `None` for any other object, which Cedar's JSON reader reads (or explains).
 fn plain_object(fields: &serde_json::Map<String, Value>) -> Option<EntityRef> {
     let (Some(Value::String(entity_type)), Some(Value::String(id))) = (fields.get("type"), fields.get("id")) else {
         return None;
@@ -143,8 +142,7 @@ fn plain_object(fields: &serde_json::Map<String, Value>) -> Option<EntityRef> {
     if fields.len() != 2 || !is_plain_type_name(entity_type) {
         return None;
     }
-    let type_name = type_name(entity_type).ok()?;
-    Some(EntityRef(EntityUid::from_type_name_and_id(type_name, EntityId::new(id))))
+    EntityRef::new(entity_type, id).ok()
 }
 
 impl Serialize for EntityRef {
