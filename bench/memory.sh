@@ -2,9 +2,12 @@
 # Memory of the release server (performance issue: < 20 MB RSS idle, < 64 MB under load), from
 # /proc/PID/status: VmRSS idle (after start-up and first-start set-up, no load), then for each load the
 # peak (VmHWM, reset before the load by writing 5 to /proc/PID/clear_refs) and the RSS left after it.
-# Loads: client_credentials and mixed (token + decision + introspection), closed loop.
+# Loads: client_credentials, introspection and mixed (token + decision + introspection), closed loop, each
+# twice in turn, so memory that grows with the requests served (rather than peaking) shows as a rising
+# column. "MB" here are MiB (kB / 1024), as in every memory figure of BENCHMARKS.md.
 #
 # Usage: bench/memory.sh [DURATION] [CONNECTIONS]   (defaults: 10s, 32)
+# SCENARIOS="a b …" runs other loads, in that order.
 # RSP_BIN=path runs another build of the server (e.g. one with a different allocator); the load
 # generator is always the release build of this checkout.
 set -euo pipefail
@@ -33,11 +36,11 @@ field_mb() { awk -v f="$1:" '$1 == f {printf "%.1f", $2 / 1024}' "/proc/$PID/sta
 echo "| state | VmRSS MB | peak (VmHWM) MB | load req/s |"
 echo "|---|---|---|---|"
 echo "| idle after start | $(field_mb VmRSS) | $(field_mb VmHWM) | |"
-for scenario in client-credentials mixed; do
+for scenario in ${SCENARIOS:-client-credentials introspect mixed client-credentials introspect mixed}; do
   echo 5 >"/proc/$PID/clear_refs"
   rate=$("$RSP" loadtest --scenario "$scenario" --connections "$CONNECTIONS" --duration "$DURATION" --warmup 2s \
     --data-dir "$WORK/data" --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["requests_per_sec"]))')
   echo "| $scenario, closed loop, $CONNECTIONS connections, $DURATION | $(field_mb VmRSS) | $(field_mb VmHWM) | $rate |"
 done
 sleep 5
-echo "| idle again, 5 s after the loads | $(field_mb VmRSS) | | |"
+echo "| idle again, 5 s after the loads | $(field_mb VmRSS) (anonymous $(field_mb RssAnon), file $(field_mb RssFile), shared $(field_mb RssShmem)) | | |"

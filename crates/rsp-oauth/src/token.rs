@@ -5,8 +5,9 @@ use rsp_core::{TokenId, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::OAuthError;
-use crate::crypto::random_token;
 use crate::keyring::TenantKeys;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The longest token text accepted for verification; anything longer is not one of ours.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -43,9 +44,16 @@ impl AccessClaims {
     }
 }
 
-/// A fresh token id: 128 random bits.
+/// A fresh token id: a UUIDv7 (48 bits of Unix milliseconds, then 74 random bits), base64url.
+///
+/// Why time first rather than 128 random bits: a token's id is the subject of its `token.issued` audit
+/// event, and the audit trail indexes subjects. Wholly random ids put every insert on a different page of
+/// that index, so each batch of audit rows rewrote a page per token: 217 MB/s of SQLite writes at 18.5k
+/// tokens/s, and `sqlite3_step` 31% of the server's CPU. Ids that grow with time append to the index
+/// (55 MB/s, 22k tokens/s in the same run). An id must be unique, not secret (the token is signed);
+/// 74 random bits within each millisecond keep it unique.
 pub fn new_token_id() -> String {
-    random_token(16)
+    URL_SAFE_NO_PAD.encode(uuid::Uuid::now_v7().as_bytes())
 }
 
 pub fn mint(keys: &TenantKeys, claims: &AccessClaims) -> Result<String, OAuthError> {
@@ -116,4 +124,26 @@ pub fn verify(
         return Err(TokenRejection::NotYetValid);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// Unique, valid as token ids, and in time order at millisecond resolution (what keeps audit index
+    /// inserts appending).
+    #[test]
+    fn token_ids_are_unique_and_grow_with_time() {
+        let first = new_token_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let ids: Vec<String> = (0..10_000).map(|_| new_token_id()).collect();
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+        let millis = |id: &str| URL_SAFE_NO_PAD.decode(id).unwrap()[..6].to_vec();
+        for id in &ids {
+            assert!(TokenId::parse(id.clone()).is_ok(), "{id}");
+            assert!(millis(id) > millis(&first), "{id} is not later than {first}");
+        }
+    }
 }

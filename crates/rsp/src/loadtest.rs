@@ -8,6 +8,7 @@
 
 mod args;
 mod cedar;
+mod connection;
 mod driver;
 mod login;
 mod report;

@@ -13,6 +13,7 @@ use url::form_urlencoded::{Serializer, byte_serialize};
 
 use super::args::{LoadtestArgs, Scenario};
 use super::cedar::CedarWorkload;
+use super::connection::{PlainConnection, PlainRequest};
 use super::login;
 use crate::bootstrap::{ADMIN_CLIENT_FILE, AdminCredentials};
 use crate::cli::admin::AdminClient;
@@ -31,14 +32,13 @@ struct Prepared {
 pub(super) const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 
-/// A [`Prepared`] request in the form the client takes without parsing anything again: the URL parsed
-/// once (reqwest would parse a string per request, a quarter of the load generator's instructions) and
-/// the `Authorization` header validated once.
-struct Ready {
-    url: reqwest::Url,
-    authorization: Option<HeaderValue>,
-    content_type: &'static str,
-    body: String,
+/// A [`Prepared`] request in the form the client takes without parsing anything again: for `http://`
+/// the whole request built once for a [`PlainConnection`], otherwise the URL parsed once (reqwest would parse
+/// a string per request, a quarter of the load generator's instructions) and the `Authorization` header
+/// validated once.
+enum Ready {
+    Plain(PlainRequest),
+    Reqwest { url: reqwest::Url, authorization: Option<HeaderValue>, content_type: &'static str, body: String },
 }
 
 impl TryFrom<Prepared> for Ready {
@@ -50,7 +50,10 @@ impl TryFrom<Prepared> for Ready {
             "" => None,
             value => Some(HeaderValue::from_str(value).context("the credentials are not a valid header")?),
         };
-        Ok(Self { url, authorization, content_type: request.content_type, body: request.body })
+        if url.scheme() == "http" {
+            return Ok(Self::Plain(PlainRequest::post(&url, authorization, request.content_type, &request.body)?));
+        }
+        Ok(Self::Reqwest { url, authorization, content_type: request.content_type, body: request.body })
     }
 }
 
@@ -96,18 +99,23 @@ impl Workload {
     }
 
     /// Sends the `seq`th unit of load (requests repeat in order) and reads every answer whole, so the
-    /// connection can be reused; true when the server answered as the scenario expects.
-    pub async fn send(&self, client: &reqwest::Client, seq: usize) -> bool {
+    /// connection can be reused; true when the server answered as the scenario expects. `http://`
+    /// requests go over `connection`, the rest (and logins) through `client`.
+    pub async fn send(&self, client: &reqwest::Client, connection: &mut PlainConnection, seq: usize) -> bool {
         let requests = match &self.steps {
             Steps::Requests(requests) => requests,
             Steps::Login(flow) => return flow.run(client, seq).await,
         };
         let Some(request) = requests.get(seq % requests.len().max(1)) else { return false };
-        let mut builder = client.post(request.url.clone()).header(CONTENT_TYPE, request.content_type);
-        if let Some(authorization) = &request.authorization {
+        let (url, authorization, content_type, body) = match request {
+            Ready::Plain(request) => return connection.send(request).await,
+            Ready::Reqwest { url, authorization, content_type, body } => (url, authorization, content_type, body),
+        };
+        let mut builder = client.post(url.clone()).header(CONTENT_TYPE, *content_type);
+        if let Some(authorization) = authorization {
             builder = builder.header(AUTHORIZATION, authorization.clone());
         }
-        let sent = builder.body(request.body.clone()).send().await;
+        let sent = builder.body(body.clone()).send().await;
         match sent {
             Ok(response) => {
                 let success = response.status().is_success();

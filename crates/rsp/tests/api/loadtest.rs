@@ -86,3 +86,18 @@ async fn wrong_password_is_refused_outside_the_login_scenario() {
     let error = rsp::loadtest::run(args(&app, "client-credentials", &["--wrong-password"])).await.unwrap_err();
     assert!(error.to_string().contains("login scenario only"), "{error}");
 }
+
+/// The open loop sends exactly the scheduled requests (rate × window, counted by intended send time,
+/// however late they leave), over HTTP/1.1 and over HTTP/2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_loop_sends_what_its_schedule_says_over_both_http_versions() {
+    let app = spawn_app().await;
+    for extra in [&["--rate", "250"][..], &["--rate", "250", "--http2"][..]] {
+        let report = load_with(&app, "introspect", extra).await;
+        assert_sane(&report);
+        assert_eq!(report.mode, "open-loop", "{report}");
+        assert_eq!(report.http2, extra.contains(&"--http2"), "{report}");
+        // 250/s over the 800 ms window: 200 requests intended in it.
+        assert!((199..=201).contains(&report.requests), "{report}");
+    }
+}
