@@ -22,10 +22,10 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// A request prepared for [`PlainConnection::send`]: its target, headers and body built once.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct PlainRequest {
     /// `host:port` to connect to.
-    authority: String,
+    address: String,
     /// Origin form (`/path?query`) for HTTP/1.1, absolute for HTTP/2 (its `:scheme` and `:authority`).
     origin_form: Uri,
     absolute: Uri,
@@ -46,7 +46,8 @@ impl PlainRequest {
         }
         let host = url.host_str().context("the URL has no host")?;
         let port = url.port_or_known_default().context("the URL has no port")?;
-        let authority = match url.port() {
+        // The Host header names the port only when the URL does.
+        let host_header = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
@@ -55,13 +56,13 @@ impl PlainRequest {
             None => url.path().to_owned(),
         };
         let mut headers = HeaderMap::new();
-        headers.insert(HOST, HeaderValue::from_str(&authority).context("the URL's host is not a header value")?);
+        headers.insert(HOST, HeaderValue::from_str(&host_header).context("the URL's host is not a header value")?);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(authorization) = authorization {
             headers.insert(AUTHORIZATION, authorization);
         }
         Ok(Self {
-            authority: format!("{host}:{port}"),
+            address: format!("{host}:{port}"),
             origin_form: origin.parse().context("the URL's path is not a request target")?,
             absolute: url.as_str().parse().context("the URL is not a request URI")?,
             headers,
@@ -119,11 +120,11 @@ impl PlainConnection {
     /// Sends `request` and reads the whole answer; true for a 2xx. A transport failure closes the
     /// connection (the next send opens another) and counts as false.
     pub async fn send(&mut self, request: &PlainRequest) -> bool {
-        let reusable = matches!(&self.link, Some((authority, _)) if *authority == request.authority);
+        let reusable = matches!(&self.link, Some((address, _)) if *address == request.address);
         if !reusable {
             self.link = None;
-            match open(&request.authority, self.http2).await {
-                Ok(link) => self.link = Some((request.authority.clone(), link)),
+            match open(&request.address, self.http2).await {
+                Ok(link) => self.link = Some((request.address.clone(), link)),
                 Err(_) => return false,
             }
         }
@@ -164,8 +165,8 @@ async fn answer(response: impl Future<Output = hyper::Result<Response<Incoming>>
     Ok(success)
 }
 
-async fn open(authority: &str, http2: bool) -> anyhow::Result<Link> {
-    let stream = TcpStream::connect(authority).await?;
+async fn open(address: &str, http2: bool) -> anyhow::Result<Link> {
+    let stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     let io = TokioIo::new(stream);
     if http2 {
@@ -190,7 +191,7 @@ mod tests {
         let url = url::Url::parse("http://127.0.0.1:8080/t/acme/oauth2/token?x=1").unwrap();
         let request =
             PlainRequest::post(&url, Some(HeaderValue::from_static("Basic eA==")), "text/plain", "a=b").unwrap();
-        assert_eq!(request.authority, "127.0.0.1:8080");
+        assert_eq!(request.address, "127.0.0.1:8080");
         let one = request.build(false);
         assert_eq!(one.uri(), "/t/acme/oauth2/token?x=1");
         assert_eq!(one.headers()[HOST], "127.0.0.1:8080");
