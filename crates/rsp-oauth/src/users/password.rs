@@ -5,8 +5,9 @@
 //! storm would start hundreds at once, exhaust memory and starve the blocking pool the rest of the server
 //! uses. So every hash and verification first takes a permit from a semaphore sized to the CPU count:
 //! excess logins wait in the semaphore's queue (cheaply, as futures) while token and decision requests
-//! keep their share of the machine. Permits run on [`threads`] of the hasher's own, at a lower scheduling
-//! priority than request threads.
+//! keep their share of the machine. Permits run on [`threads`] of the hasher's own, under `SCHED_IDLE`,
+//! with one more at nice 19 for a hash those are starved of (so at most one hash more than permits is in
+//! memory at once).
 
 mod threads;
 
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rsp_core::Secret;
-use tokio::sync::{OnceCell, Semaphore, oneshot};
+use tokio::sync::{OnceCell, Semaphore};
 
 use self::threads::HashThreads;
 
@@ -143,19 +144,16 @@ impl PasswordHasher {
             .await
     }
 
-    /// Runs `work` on a hashing thread once a pool permit is free.
-    async fn on_pool<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        let permit = self.pool.clone().acquire_owned().await.map_err(|e| HashError::Pool(e.to_string()))?;
+    /// Runs `work` on a hashing thread once a pool permit is free. The permit is held until the answer
+    /// comes, from whichever thread gives it (see [`threads`]).
+    async fn on_pool<T, W>(&self, work: W) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        W: Fn() -> T + Send + Sync + 'static,
+    {
+        let _permit = self.pool.acquire().await.map_err(|e| HashError::Pool(e.to_string()))?;
         self.permits_taken.fetch_add(1, Ordering::Relaxed);
-        let (done, result) = oneshot::channel();
-        let queued = self.threads()?.run(move || {
-            let _permit = permit;
-            let _ = done.send(work());
-        });
-        if !queued {
-            return Err(HashError::Pool("hashing threads ended".to_owned()));
-        }
-        result.await.map_err(|_| HashError::Pool("a hashing thread stopped mid-hash".to_owned()))
+        self.threads()?.run(work).await.ok_or_else(|| HashError::Pool("no hashing thread answered".to_owned()))
     }
 
     fn threads(&self) -> Result<&HashThreads, HashError> {

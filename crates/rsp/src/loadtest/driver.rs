@@ -105,7 +105,7 @@ pub(super) async fn drive(workload: Arc<Workload>, plan: Plan) -> anyhow::Result
     let schedule = plan.rate.map(|rate| Schedule::start(times, rate.max(1))).transpose()?;
     let mut workers = JoinSet::new();
     for index in 0..plan.connections {
-        let client = client(plan.http2, None)?;
+        let client = client(plan.http2, workload.tls(), None)?;
         workers.spawn(worker(index, client, workload.clone(), plan, times, live.clone(), schedule.clone()));
     }
     let progress = tokio::spawn(progress(live, times));
@@ -119,8 +119,11 @@ pub(super) async fn drive(workload: Arc<Workload>, plan: Plan) -> anyhow::Result
 
 /// One connection's client: HTTP/1.1 keep-alive, or HTTP/2 by prior knowledge, from `source` when given.
 /// Proxies from the environment are ignored so that requests go only to the target, and redirects are
-/// not followed: a 303 is an answer the login scenario reads.
-fn client(http2: bool, source: Option<IpAddr>) -> anyhow::Result<reqwest::Client> {
+/// not followed: a 303 is an answer the login scenario reads. A client for a plain-HTTP target carries
+/// no trusted roots: loading the platform's store parses every certificate on the machine (`perf` of a
+/// login storm: two thirds of the generator's CPU, in bursts of milliseconds that delayed the token
+/// requests measured beside it), and such a client never verifies a certificate.
+fn client(http2: bool, tls: bool, source: Option<IpAddr>) -> anyhow::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(1)
@@ -128,13 +131,16 @@ fn client(http2: bool, source: Option<IpAddr>) -> anyhow::Result<reqwest::Client
         .redirect(reqwest::redirect::Policy::none())
         .local_address(source);
     let builder = if http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
+    let builder = if tls { builder } else { builder.tls_certs_only(std::iter::empty()) };
     Ok(builder.build()?)
 }
 
-/// The loopback source address of the `n`th group of [`ATTEMPTS_PER_SOURCE`] requests: 127.1.0.0
-/// onwards, so that no group shares an address with a real local client.
-fn source_address(n: u64) -> IpAddr {
-    let group = (n / ATTEMPTS_PER_SOURCE) % ((1 << 24) - (1 << 16)) + (1 << 16);
+/// The loopback source address of a worker's `attempt`-th request when the workload asks for many
+/// sources: each worker moves to an address of its own every [`ATTEMPTS_PER_SOURCE`] requests, from
+/// 127.1.0.0 onwards, so that no address is shared with another worker or a real local client.
+fn source_address(worker: u32, workers: u32, attempt: u64) -> IpAddr {
+    let group = (attempt / ATTEMPTS_PER_SOURCE) * u64::from(workers.max(1)) + u64::from(worker);
+    let group = group % ((1 << 24) - (1 << 16)) + (1 << 16);
     let [_, a, b, c] = u32::try_from(group).unwrap_or_default().to_be_bytes();
     IpAddr::V4(Ipv4Addr::new(127, a, b, c))
 }
@@ -164,9 +170,9 @@ async fn worker(
         if intended >= times.end {
             break;
         }
-        if workload.many_sources && source != Some(source_address(n)) {
-            source = Some(source_address(n));
-            client = self::client(plan.http2, source)?;
+        if workload.many_sources && source != Some(source_address(index, plan.connections, round)) {
+            source = Some(source_address(index, plan.connections, round));
+            client = self::client(plan.http2, workload.tls(), source)?;
         }
         let seq = usize::try_from(n).unwrap_or_default();
         let ok = timeout_at(times.hard_stop, workload.send(&client, &mut connection, seq)).await.unwrap_or(false);
@@ -250,5 +256,30 @@ async fn progress(live: Arc<Live>, times: Times) {
         let elapsed = now.duration_since(times.start).as_secs();
         eprintln!("{elapsed:>4}s {phase:<9} requests {requests:>10}  rate {:>8}/s  errors {errors}", requests - last);
         last = requests;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn each_source_address_makes_its_allowance_of_attempts_for_one_worker_only() {
+        let workers = 3;
+        let mut used: HashMap<IpAddr, (u32, u64)> = HashMap::new();
+        for worker in 0..workers {
+            for attempt in 0..ATTEMPTS_PER_SOURCE * 4 {
+                let address = source_address(worker, workers, attempt);
+                let IpAddr::V4(v4) = address else { panic!("{address}") };
+                assert_eq!(v4.octets()[..2], [127, 1], "{address}");
+                let (owner, count) = used.entry(address).or_insert((worker, 0));
+                assert_eq!(*owner, worker, "{address} is shared");
+                *count += 1;
+            }
+        }
+        assert_eq!(used.len(), 3 * 4);
+        assert!(used.values().all(|(_, count)| *count == ATTEMPTS_PER_SOURCE), "{used:?}");
     }
 }

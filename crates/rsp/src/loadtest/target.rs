@@ -88,6 +88,11 @@ impl fmt::Debug for Workload {
 }
 
 impl Workload {
+    /// Whether the target may speak TLS (anything but a plain `http://` URL), so clients need trusted roots.
+    pub fn tls(&self) -> bool {
+        !self.url.starts_with("http://")
+    }
+
     fn form(url: String, authorization: String, body: String) -> anyhow::Result<Self> {
         let request = Prepared { url: url.clone(), authorization, content_type: FORM, body };
         Self::requests(url, 0, vec![request])
