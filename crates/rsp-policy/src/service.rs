@@ -189,6 +189,27 @@ impl PolicyService {
         tokio::spawn(listen(notices, Arc::downgrade(self), self.alive.subscribe()))
     }
 
+    /// Records the repeat counts of denials (see `audit`) every window, so that they are recorded when
+    /// denials stop too. Ends when the service is dropped.
+    pub fn spawn_denied_audit_repeats(self: &Arc<Self>) -> JoinHandle<()> {
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(audit::REPEAT_WINDOW);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(service) = service.upgrade() else { break };
+                service.audit.record_repeats(false);
+            }
+        })
+    }
+
+    /// Records the denial repeats counted so far without waiting for their window to end: at shutdown,
+    /// before the event sink is drained.
+    pub fn flush_denied_audit(&self) {
+        self.audit.record_repeats(true);
+    }
+
     /// Tells every replica (this one included) that the tenant's policies or entities changed. The write
     /// is already stored, so a failure here is logged, not returned: the others catch up by rechecking.
     async fn announce(&self, tenant: &TenantId) {

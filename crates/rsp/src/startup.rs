@@ -167,8 +167,12 @@ impl Application {
             }
             _ => Arc::new(auth.with_policy_gate(policy.clone())),
         };
-        let listeners =
-            vec![auth.spawn_invalidation_listener(), policy.spawn_invalidation_listener(), auth.spawn_session_purge()];
+        let listeners = vec![
+            auth.spawn_invalidation_listener(),
+            policy.spawn_invalidation_listener(),
+            policy.spawn_denied_audit_repeats(),
+            auth.spawn_session_purge(),
+        ];
         bootstrap::first_start(&auth, &config.data_dir).await?;
         Ok(Self {
             public,
@@ -257,6 +261,7 @@ impl Application {
         if drained.is_err() {
             tracing::warn!("grace period over; stopping with requests still in flight");
         }
+        self.policy.flush_denied_audit();
         self.events.stop().await;
         upkeep.abort();
         for listener in self.listeners {

@@ -331,6 +331,76 @@ async fn denied_decisions_become_events_with_the_callers_identity() {
 }
 
 #[tokio::test]
+async fn repeats_of_a_denial_are_counted_and_recorded_as_one_event_per_window() {
+    let (service, recorder, tenant) = audited(ALICE_ONLY).await;
+    let context = RequestContext::new(Some("req-1".into()), None);
+    context.set_actor("pep-client");
+    let d1 = request("mallory", "d1");
+    let deny = || context.clone().scope(service.authorize(&tenant, &d1));
+    for _ in 0..5 {
+        assert!(!deny().await.unwrap().allowed);
+    }
+    // The same request from another caller is another record.
+    assert!(!service.authorize(&tenant, &request("mallory", "d1")).await.unwrap().allowed);
+    assert_eq!(recorder.events(2).await.len(), 2, "repeats are counted, not recorded");
+
+    service.flush_denied_audit();
+    let events = recorder.events(3).await;
+    assert_eq!(events.len(), 3, "one event for the repeats of the first caller, none for the other");
+    let (first, repeats) = (&events[0], &events[2]);
+    assert_eq!(first.request_id.as_deref(), Some("req-1"));
+    assert!(first.data.get("repeats").is_none());
+    assert_eq!(repeats.data["repeats"], 4);
+    assert_eq!(repeats.data["repeat_of"], first.id.as_str());
+    assert_ne!(repeats.id, first.id);
+    assert_eq!((repeats.kind.clone(), repeats.tenant.clone()), (EventKind::DECISION_DENIED, tenant.clone()));
+    assert_eq!(repeats.actor, "pep-client");
+    assert_eq!(repeats.subject, first.subject);
+    assert_eq!((repeats.request_id.as_deref(), repeats.trace_id.as_deref()), (None, None), "it stands for many");
+    assert_eq!(repeats.data["resource"], first.data["resource"]);
+
+    // A new window: the next one is recorded on its own again, and with no repeats nothing more is.
+    assert!(!deny().await.unwrap().allowed);
+    service.flush_denied_audit();
+    let events = recorder.events(4).await;
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[3].request_id.as_deref(), Some("req-1"));
+    assert!(events[3].data.get("repeats").is_none());
+}
+
+#[tokio::test]
+async fn repeat_counts_are_recorded_when_the_window_ends_without_more_denials() {
+    let (service, recorder, tenant) = audited(ALICE_ONLY).await;
+    let repeats = service.spawn_denied_audit_repeats();
+    for _ in 0..3 {
+        service.authorize(&tenant, &request("mallory", "d1")).await.unwrap();
+    }
+    let events = recorder.events(2).await;
+    repeats.abort();
+    assert_eq!(events[1].data["repeats"], 2);
+}
+
+#[tokio::test]
+async fn beyond_the_counted_limit_distinct_denials_are_each_recorded() {
+    let (service, recorder, tenant) = audited(ALICE_ONLY).await;
+    let limit = 4096;
+    for i in 0..=limit {
+        service.authorize(&tenant, &request("mallory", &format!("d{i}"))).await.unwrap();
+    }
+    // The one past the limit is not counted, so its repeat is recorded; the first one's is counted.
+    service.authorize(&tenant, &request("mallory", &format!("d{limit}"))).await.unwrap();
+    service.authorize(&tenant, &request("mallory", "d0")).await.unwrap();
+    assert_eq!(recorder.events(limit + 2).await.len(), limit + 2);
+    service.flush_denied_audit();
+    let events = recorder.events(limit + 3).await;
+    assert_eq!(events.len(), limit + 3);
+    assert_eq!(
+        (events[limit + 2].data["resource"].as_str(), events[limit + 2].data["repeats"].as_u64()),
+        (Some(r#"Doc::"d0""#), Some(1))
+    );
+}
+
+#[tokio::test]
 async fn allowed_decisions_and_a_zero_rate_record_nothing() {
     let (service, recorder, tenant) = audited(ALICE_ONLY).await;
     assert!(service.authorize(&tenant, &request("alice", "allowed")).await.unwrap().allowed);
