@@ -11,9 +11,9 @@
 //! (`repeats`, and `repeat_of`, the first event's id). The first of each is recorded at once with its own
 //! request id, as before. Why: a client retrying a denied call, or a policy enforcement point polling,
 //! repeats the same denial many times a second, and each record was a row in seven indexes of the audit
-//! table. Measured with the decision cache off: the audit cost a third of the single endpoint's
-//! decisions and half the batch endpoint's, and under batch load its queue held ~30 MB of events it
-//! then dropped (BENCHMARKS.md). At most [`MAX_COUNTED`] distinct denials are counted per window, so a
+//! table. Measured: the audit cost a third of the single endpoint's decisions (cache off) and half the
+//! batch endpoint's (cache on), and under batch load its queue held ~30 MB of events it then dropped
+//! (BENCHMARKS.md). At most [`MAX_COUNTED`] distinct denials are counted per window, so a
 //! flood of distinct ones costs bounded memory (beyond it each is recorded as it comes).
 
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ use serde_json::json;
 use crate::{Decision, DecisionRequest, EntityRef};
 
 /// How long repeats of one denial are counted before they are recorded as one event.
-pub(crate) const REPEAT_WINDOW: Duration = Duration::from_secs(1);
+pub(super) const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
 /// Distinct denials counted per window at most (each holds its first event, about a kilobyte).
 const MAX_COUNTED: usize = 4096;
@@ -53,7 +53,7 @@ pub(super) struct DeniedAudit {
 }
 
 /// What makes two denials' records identical (the event's fields, but its id, time and request).
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct DenialKey {
     tenant: TenantId,
     actor: Option<String>,
