@@ -170,9 +170,12 @@ async fn worker(
         if intended >= times.end {
             break;
         }
-        if workload.many_sources && source != Some(source_address(index, plan.connections, round)) {
-            source = Some(source_address(index, plan.connections, round));
-            client = self::client(plan.http2, workload.tls(), source)?;
+        if workload.many_sources {
+            let wanted = Some(source_address(index, plan.connections, round));
+            if source != wanted {
+                source = wanted;
+                client = self::client(plan.http2, workload.tls(), source)?;
+            }
         }
         let seq = usize::try_from(n).unwrap_or_default();
         let ok = timeout_at(times.hard_stop, workload.send(&client, &mut connection, seq)).await.unwrap_or(false);
@@ -279,7 +282,7 @@ mod tests {
                 *count += 1;
             }
         }
-        assert_eq!(used.len(), 3 * 4);
+        assert_eq!(used.len(), workers as usize * 4);
         assert!(used.values().all(|(_, count)| *count == ATTEMPTS_PER_SOURCE), "{used:?}");
     }
 }
