@@ -11,7 +11,6 @@
 
 mod threads;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -66,7 +65,7 @@ pub struct Verdict {
 #[derive(Debug)]
 pub struct PasswordHasher {
     params: HashParams,
-    pool: Arc<Semaphore>,
+    pool: Semaphore,
     pool_size: usize,
     /// Started on first use, one per pool permit.
     threads: std::sync::OnceLock<HashThreads>,
@@ -82,7 +81,7 @@ impl PasswordHasher {
         argon2_for(params)?;
         Ok(Self {
             params,
-            pool: Arc::new(Semaphore::new(pool_size.max(1))),
+            pool: Semaphore::new(pool_size.max(1)),
             pool_size: pool_size.max(1),
             threads: std::sync::OnceLock::new(),
             permits_taken: AtomicU64::new(0),
@@ -97,7 +96,7 @@ impl PasswordHasher {
         let pool_size = cpus.saturating_sub(1).max(1);
         Self {
             params: HashParams::OWASP,
-            pool: Arc::new(Semaphore::new(pool_size)),
+            pool: Semaphore::new(pool_size),
             pool_size,
             threads: std::sync::OnceLock::new(),
             permits_taken: AtomicU64::new(0),

@@ -166,8 +166,8 @@ impl Repeats {
 /// The record of `seen`'s repeats: the first's fields but its own id and time, no request (it stands for
 /// many), and the count.
 fn repeats_event(seen: Seen) -> Event {
-    let Seen { first, repeats, .. } = seen;
-    let mut data = first.data.clone();
+    let Seen { mut first, repeats, .. } = seen;
+    let mut data = std::mem::take(&mut first.data);
     if let Some(fields) = data.as_object_mut() {
         fields.insert("repeats".into(), json!(repeats));
         fields.insert("repeat_of".into(), json!(first.id.as_str()));
