@@ -60,6 +60,20 @@ impl EntityRef {
         self.0.id().unescaped()
     }
 
+    /// Writes `["Type","id"]`, the id unescaped: one spelling per entity, for cache keys. Cheaper than the
+    /// Cedar form, whose id escaping took a tenth of the batch endpoint's time. A type name is Cedar
+    /// identifiers joined by `::` (ASCII letters, digits and `_`), so it needs no JSON escaping and cannot
+    /// contain the quote that ends it.
+    pub(crate) fn write_key(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        use std::io::Write;
+        out.extend_from_slice(b"[\"");
+        write!(out, "{}", self.0.type_name()).map_err(serde_json::Error::io)?;
+        out.extend_from_slice(b"\",");
+        serde_json::to_writer(&mut *out, self.id())?;
+        out.push(b']');
+        Ok(())
+    }
+
     pub(crate) fn uid(&self) -> &EntityUid {
         &self.0
     }
@@ -69,7 +83,7 @@ impl EntityRef {
     }
 }
 
-/// The Cedar string form, which escapes the id: the canonical spelling used in cache keys.
+/// The Cedar string form, which escapes the id (`User::"a\"b"`).
 impl fmt::Display for EntityRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -118,8 +118,8 @@ impl DecisionRequest {
         })
     }
 
-    /// A deterministic byte form of principal, action, resource and context: entity references in Cedar
-    /// form, object keys sorted at every depth. Two requests with equal bytes get equal decisions from
+    /// A deterministic byte form of principal, action, resource and context: entity references as
+    /// `["Type","id"]`, object keys sorted at every depth. Two requests with equal bytes get equal decisions from
     /// one snapshot. `None` when the request carries entities, whose decisions are not cached.
     pub fn canonical_bytes(&self) -> Option<Vec<u8>> {
         if self.entities.is_some() {
@@ -129,7 +129,7 @@ impl DecisionRequest {
         let written: serde_json::Result<()> = (|| {
             out.push(b'[');
             for reference in [&self.principal, &self.action, &self.resource] {
-                serde_json::to_writer(&mut out, &reference.to_string())?;
+                reference.write_key(&mut out)?;
                 out.push(b',');
             }
             write_object(&self.context, &mut out)?;

@@ -6,7 +6,7 @@
 //! uses. So every hash and verification first takes a permit from a semaphore sized to the CPU count:
 //! excess logins wait in the semaphore's queue (cheaply, as futures) while token and decision requests
 //! keep their share of the machine. Permits run on [`threads`] of the hasher's own, under `SCHED_IDLE`,
-//! with one more at nice 19 for a hash those are starved of (so at most one hash more than permits is in
+//! with one more at nice 10 for a hash those are starved of (so at most one hash more than permits is in
 //! memory at once).
 
 mod threads;

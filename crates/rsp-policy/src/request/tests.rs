@@ -100,12 +100,32 @@ fn canonical_bytes_ignore_spelling_and_key_order() {
     assert_eq!(bytes, b.canonical_bytes().unwrap());
     assert_eq!(
         String::from_utf8(bytes).unwrap(),
-        r#"["User::\"alice\"","Action::\"read\"","Doc::\"d1\"",{"a":"text \"quoted\"","b":{"x":[true,{"p":null,"q":"s"}],"y":1}}]"#
+        r#"[["User","alice"],["Action","read"],["Doc","d1"],{"a":"text \"quoted\"","b":{"x":[true,{"p":null,"q":"s"}],"y":1}}]"#
     );
 
     let other_context = a.clone().with_context(Map::new());
     assert_ne!(other_context.canonical_bytes(), a.canonical_bytes());
     assert_eq!(a.with_entities(Vec::new()).canonical_bytes(), None, "requests with entities are never cached");
+}
+
+#[test]
+fn canonical_bytes_tell_apart_every_id_however_it_is_spelled() {
+    let ids = ["a", "a\"", "a\\", "a'b", "a\"],[\"Doc\",\"b", "::\"", "é", "a b", ""];
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        let as_object = parse(json!({
+            "principal": {"type": "User", "id": id}, "action": "Action::\"read\"", "resource": "Doc::\"d1\"",
+        }))
+        .unwrap();
+        let as_string = parse(json!({
+            "principal": EntityRef::new("User", id).unwrap().to_string(), "action": "Action::\"read\"",
+            "resource": "Doc::\"d1\"",
+        }))
+        .unwrap();
+        let bytes = as_object.canonical_bytes().unwrap();
+        assert_eq!(bytes, as_string.canonical_bytes().unwrap(), "{id}");
+        assert!(seen.insert(bytes), "{id} shares its key with another id");
+    }
 }
 
 /// The text reader's fast path must agree with the value reader on every shape, errors included.

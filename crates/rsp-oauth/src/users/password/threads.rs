@@ -1,5 +1,5 @@
 //! The threads Argon2 runs on: a few of its own under `SCHED_IDLE`, resting after each hash while the
-//! request threads are busy, and one at nice 19 that takes over a hash the idle threads are starved of.
+//! request threads are busy, and one at nice 10 that takes over a hash the idle threads are starved of.
 //!
 //! A hash holds a core for tens of milliseconds. On the shared blocking pool at normal priority a login
 //! storm made token requests wait their turn for the CPU (token p99 nearly doubled under one). At nice 19
@@ -14,9 +14,10 @@
 //! `SCHED_IDLE` has a cost: a thread under it gets almost nothing while normal threads keep every core
 //! busy (the login load test starved beside the parallel test suite when hashing used it alone). So a
 //! hash that has not answered within [`STARVED_AFTER`], twenty times what one takes, is also given to the
-//! fallback thread at nice 19, which keeps logins moving on a saturated machine; whichever finishes first
+//! fallback thread at nice 10, which keeps logins moving on a saturated machine; whichever finishes first
 //! answers, and a queued copy whose answer is already given is skipped. The rest after each hash bounds a
-//! storm's share either way.
+//! storm's share either way. (At nice 19 the fallback got 1/70 of a contended core: with every core busy
+//! a 50 ms hash took seconds, and the login load test made no login in 2 s beside two compilers.)
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -24,10 +25,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-/// The nice value of the fallback thread (request threads run at the process's own, normally 0): the
-/// lowest priority there is under the normal policy, which the kernel weighs at about 1/70 of a request
-/// thread when both want a core. Also what the idle threads use where `SCHED_IDLE` is refused.
+/// The nice value of the idle threads where `SCHED_IDLE` is refused (request threads run at the process's
+/// own, normally 0): the lowest priority there is under the normal policy, which the kernel weighs at
+/// about 1/70 of a request thread when both want a core.
 const HASHING_NICE: i32 = 19;
+
+/// The nice value of the fallback thread, which only hashes what has waited [`STARVED_AFTER`] already:
+/// weighed at about a tenth of a request thread, so an overdue login still finishes in a fraction of a
+/// second on a saturated machine.
+const FALLBACK_NICE: i32 = 10;
 
 /// How long a hash may go unanswered on the idle threads before the fallback thread computes it too: a
 /// hash takes 25–80 ms here, so this only passes when the machine's other work is starving them.
@@ -150,7 +156,7 @@ impl Lane {
     }
 }
 
-/// The hashing threads: `size` under `SCHED_IDLE` and the nice-19 fallback; see the module documentation.
+/// The hashing threads: `size` under `SCHED_IDLE` and the nice-10 fallback; see the module documentation.
 #[derive(Debug)]
 pub(super) struct HashThreads {
     idle: Lane,
@@ -166,7 +172,7 @@ impl HashThreads {
     fn start_with(size: usize, starved_after: Duration) -> std::io::Result<Self> {
         Ok(Self {
             idle: Lane::start("rsp-argon2", size, idle_priority)?,
-            fallback: Lane::start("rsp-argon2-fallback", 1, lower_priority)?,
+            fallback: Lane::start("rsp-argon2-fallback", 1, fallback_priority)?,
             starved_after,
         })
     }
@@ -218,21 +224,27 @@ fn idle_priority() {
         );
         if thread_priority::thread_schedule_policy().ok() != Some(idle) {
             tracing::debug!("hashing threads run at nice {HASHING_NICE}: SCHED_IDLE was refused");
-            lower_priority();
+            set_nice(HASHING_NICE);
         }
     }
 }
 
-/// Raises this thread's nice value. Best effort: where the kernel refuses, hashing runs at normal priority.
-fn lower_priority() {
+fn fallback_priority() {
+    set_nice(FALLBACK_NICE);
+}
+
+/// Sets this thread's nice value. Best effort: where the kernel refuses, hashing runs at normal priority.
+fn set_nice(nice: i32) {
     #[cfg(target_os = "linux")]
     {
         // On Linux the nice value belongs to the thread: PRIO_PROCESS with a thread id sets that thread only.
         let me = rustix::thread::gettid();
-        if let Err(error) = rustix::process::setpriority_process(Some(me), HASHING_NICE) {
+        if let Err(error) = rustix::process::setpriority_process(Some(me), nice) {
             tracing::debug!(%error, "hashing threads run at normal priority");
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// The nice value of the calling thread, for tests.
@@ -296,7 +308,7 @@ mod tests {
             let (name, policy, nice) = threads.run(stuck).await.unwrap();
             assert_eq!(name, "rsp-argon2-fallback-0");
             assert_ne!(policy, Some(IDLE));
-            assert!(nice >= HASHING_NICE, "{nice}");
+            assert_eq!(nice, FALLBACK_NICE);
             // Queued behind the stuck one, it is answered by the fallback thread too.
             let (name, ..) = threads.run(queued).await.unwrap();
             assert_eq!(name, "rsp-argon2-fallback-0");
