@@ -359,13 +359,21 @@ async fn repeats_of_a_denial_are_counted_and_recorded_as_one_event_per_window() 
     assert_eq!((repeats.request_id.as_deref(), repeats.trace_id.as_deref()), (None, None), "it stands for many");
     assert_eq!(repeats.data["resource"], first.data["resource"]);
 
-    // A new window: the next one is recorded on its own again, and with no repeats nothing more is.
+    // A new window: a denial that goes on repeating stays counted, with the same first record.
     assert!(!deny().await.unwrap().allowed);
     service.flush_denied_audit();
     let events = recorder.events(4).await;
     assert_eq!(events.len(), 4);
-    assert_eq!(events[3].request_id.as_deref(), Some("req-1"));
-    assert!(events[3].data.get("repeats").is_none());
+    assert_eq!((&events[3].data["repeats"], &events[3].data["repeat_of"]), (&json!(1), &json!(first.id.as_str())));
+
+    // A window without a repeat ends the run (nothing is recorded for it): the next one is a first again.
+    service.flush_denied_audit();
+    assert!(!deny().await.unwrap().allowed);
+    let events = recorder.events(5).await;
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[4].request_id.as_deref(), Some("req-1"));
+    assert!(events[4].data.get("repeats").is_none());
+    assert_ne!(events[4].id, first.id);
 }
 
 #[tokio::test]
