@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rsp_core::TenantId;
 
@@ -54,9 +54,10 @@ pub struct CacheStats {
     pub entries: usize,
 }
 
-/// A bounded map from [`CacheKey`] to [`Decision`], safe to share between threads.
+/// A bounded map from [`CacheKey`] to [`Decision`], safe to share between threads. Decisions are shared
+/// (`Arc`), so a hit copies no policy ids: a batch of cache hits spent a tenth of its time cloning them.
 pub struct DecisionCache {
-    shards: Vec<Mutex<HashMap<CacheKey, Decision>>>,
+    shards: Vec<Mutex<HashMap<CacheKey, Arc<Decision>>>>,
     shard_capacity: usize,
     hasher: RandomState,
     hits: AtomicU64,
@@ -78,31 +79,31 @@ impl DecisionCache {
 
     /// The cached decision for `request` against `snapshot`, or a fresh one (then cached). Requests that
     /// carry entities are decided without the cache and not counted.
-    pub fn authorize(&self, snapshot: &Snapshot, request: &DecisionRequest) -> Result<Decision, RequestError> {
+    pub fn authorize(&self, snapshot: &Snapshot, request: &DecisionRequest) -> Result<Arc<Decision>, RequestError> {
         if self.shard_capacity == 0 {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            return authorize(snapshot, request);
+            return authorize(snapshot, request).map(Arc::new);
         }
         let Some(key) = CacheKey::new(snapshot, request) else {
-            return authorize(snapshot, request);
+            return authorize(snapshot, request).map(Arc::new);
         };
         if let Some(decision) = self.get(&key) {
             return Ok(decision);
         }
-        let decision = authorize(snapshot, request)?;
-        self.insert(key, decision.clone());
+        let decision = Arc::new(authorize(snapshot, request)?);
+        self.insert(key, Arc::clone(&decision));
         Ok(decision)
     }
 
     /// Looks a key up, counting the hit or miss.
-    pub fn get(&self, key: &CacheKey) -> Option<Decision> {
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<Decision>> {
         let found = self.shard(key).and_then(|shard| shard.get(key).cloned());
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    pub fn insert(&self, key: CacheKey, decision: Decision) {
+    pub fn insert(&self, key: CacheKey, decision: Arc<Decision>) {
         if self.shard_capacity == 0 {
             return;
         }
@@ -137,7 +138,7 @@ impl DecisionCache {
 
     /// The key's shard, locked. A poisoned lock is taken anyway: a map of finished decisions is never
     /// left half-written by a panic.
-    fn shard(&self, key: &CacheKey) -> Option<MutexGuard<'_, HashMap<CacheKey, Decision>>> {
+    fn shard(&self, key: &CacheKey) -> Option<MutexGuard<'_, HashMap<CacheKey, Arc<Decision>>>> {
         let index = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or_default();
         Some(self.shards.get(index)?.lock().unwrap_or_else(PoisonError::into_inner))
     }

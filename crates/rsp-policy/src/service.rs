@@ -404,10 +404,10 @@ impl PolicyService {
         &self,
         tenant: &TenantId,
         request: &DecisionRequest,
-    ) -> Result<Decision, PolicyServiceError> {
+    ) -> Result<Arc<Decision>, PolicyServiceError> {
         let snapshot = self.snapshot(tenant).await?;
         let decision = self.decisions().authorize(&snapshot, request).map_err(PolicyServiceError::InvalidRequest)?;
-        self.audit.record(tenant, [(request, &decision)]);
+        self.audit.record(tenant, [(request, &*decision)]);
         Ok(decision)
     }
 
@@ -416,7 +416,7 @@ impl PolicyService {
         &self,
         tenant: &TenantId,
         requests: &[Result<DecisionRequest, RequestError>],
-    ) -> Result<Vec<Result<Decision, RequestError>>, PolicyServiceError> {
+    ) -> Result<Vec<Result<Arc<Decision>, RequestError>>, PolicyServiceError> {
         let snapshot = self.snapshot(tenant).await?;
         let decisions: Vec<_> = requests
             .iter()
@@ -425,7 +425,7 @@ impl PolicyService {
             })
             .collect();
         let decided = requests.iter().zip(&decisions).filter_map(|pair| match pair {
-            (Ok(request), Ok(decision)) => Some((request, decision)),
+            (Ok(request), Ok(decision)) => Some((request, &**decision)),
             _ => None,
         });
         self.audit.record(tenant, decided);

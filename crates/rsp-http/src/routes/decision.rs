@@ -2,6 +2,8 @@
 //! a bearer token of the tenant with scope `rsp:authorize`; verified tokens are cached, so a decision
 //! costs no signature check on the hot path.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -78,10 +80,10 @@ enum ItemBody<'a> {
     Invalid { error: &'static str, error_description: String },
 }
 
-impl<'a> From<&'a Result<Decision, RequestError>> for ItemBody<'a> {
-    fn from(result: &'a Result<Decision, RequestError>) -> Self {
+impl<'a> From<&'a Result<Arc<Decision>, RequestError>> for ItemBody<'a> {
+    fn from(result: &'a Result<Arc<Decision>, RequestError>) -> Self {
         match result {
-            Ok(decision) => Self::Decided(decision.into()),
+            Ok(decision) => Self::Decided((&**decision).into()),
             Err(error) => Self::Invalid { error: "invalid_request", error_description: error.to_string() },
         }
     }
@@ -115,8 +117,8 @@ async fn authorize(
 ) -> Result<Response, ApiError> {
     let request = DecisionRequest::from_json_text(body.get()).map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let decision = state.policy.authorize(&tenant, &request).await?;
-    count_outcomes([Some(&decision)]);
-    Ok(json_response(&DecisionBody::from(&decision), DECISION_JSON_BYTES))
+    count_outcomes([Some(&*decision)]);
+    Ok(json_response(&DecisionBody::from(&*decision), DECISION_JSON_BYTES))
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,7 +138,7 @@ async fn authorize_batch(
     }
     let requests: Vec<_> = body.requests.iter().map(|text| DecisionRequest::from_json_text(text.get())).collect();
     let results = state.policy.authorize_batch(&tenant, &requests).await?;
-    count_outcomes(results.iter().map(|result| result.as_ref().ok()));
+    count_outcomes(results.iter().map(|result| result.as_deref().ok()));
     let answer = BatchAnswer { results: results.iter().map(ItemBody::from).collect() };
     Ok(json_response(&answer, DECISION_JSON_BYTES * results.len() + 16))
 }
