@@ -119,8 +119,9 @@ impl DecisionRequest {
     }
 
     /// A deterministic byte form of principal, action, resource and context: entity references as
-    /// `["Type","id"]`, object keys sorted at every depth. Two requests with equal bytes get equal decisions from
-    /// one snapshot. `None` when the request carries entities, whose decisions are not cached.
+    /// `["Type","id"]`, object keys sorted at every depth. Two requests with equal bytes get equal
+    /// decisions from one snapshot. `None` when the request carries entities, whose decisions are not
+    /// cached.
     pub fn canonical_bytes(&self) -> Option<Vec<u8>> {
         if self.entities.is_some() {
             return None;

@@ -11,13 +11,14 @@
 //! (`repeats`, and `repeat_of`, the first event's id). The first of each is recorded at once with its own
 //! request id, as before. A denial that goes on repeating stays counted from window to window, one event
 //! per window with that window's count and the same `repeat_of`; a window in which it did not repeat ends
-//! the run, and the next one is a first again. (Starting over each window recorded a fresh first as well,
-//! twice the events for a denial that never stops.) Why: a client retrying a denied call, or a policy enforcement point polling,
-//! repeats the same denial many times a second, and each record was a row in seven indexes of the audit
-//! table. Measured: the audit cost a third of the single endpoint's decisions (cache off) and half the
-//! batch endpoint's (cache on), and under batch load its queue held ~30 MB of events it then dropped
-//! (BENCHMARKS.md). At most [`MAX_COUNTED`] distinct denials are counted per window, so a
-//! flood of distinct ones costs bounded memory (beyond it each is recorded as it comes).
+//! the run, and the next one is a first again (starting over each window recorded a fresh first as well:
+//! twice the events for a denial that never stops). Why: a client retrying a denied call, or a policy
+//! enforcement point polling, repeats the same denial many times a second, and each record was a row in
+//! seven indexes of the audit table. Measured: the audit cost a third of the single endpoint's decisions
+//! (cache off) and half the batch endpoint's (cache on), and under batch load its queue held ~30 MB of
+//! events it then dropped (BENCHMARKS.md). At most [`MAX_COUNTED`] distinct denials are counted per
+//! window, carried ones included, so a flood of distinct ones costs bounded memory (beyond it each is
+//! recorded as it comes).
 
 use std::collections::HashMap;
 use std::fmt;
