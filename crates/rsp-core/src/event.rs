@@ -161,6 +161,9 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// The actor of an event that no request caused.
+pub const SYSTEM_ACTOR: &str = "system";
+
 impl Event {
     /// An event of `kind` for `tenant`, stamped with the current request's actor, request id and trace id
     /// (or `system` outside a request).
@@ -172,7 +175,7 @@ impl Event {
             kind,
             priority,
             occurred_at_ms: now_millis(),
-            actor: ambient.as_ref().and_then(|c| c.actor()).unwrap_or_else(|| "system".to_owned()),
+            actor: ambient.as_ref().and_then(|c| c.actor()).unwrap_or_else(|| SYSTEM_ACTOR.to_owned()),
             subject: None,
             request_id: ambient.as_ref().and_then(|c| c.request_id.clone()),
             trace_id: ambient.as_ref().and_then(|c| c.trace_id.clone()),

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rsp_core::bus::EventSink;
-use rsp_core::event::{EventId, now_millis};
+use rsp_core::event::{EventId, SYSTEM_ACTOR, now_millis};
 use rsp_core::{Event, EventKind, Priority, Sampler, TenantId};
 use serde_json::json;
 
@@ -37,7 +37,7 @@ use crate::{Decision, DecisionRequest, EntityRef};
 /// How long repeats of one denial are counted before they are recorded as one event.
 pub(super) const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
-/// Distinct denials counted per window at most (each holds its first event, about a kilobyte).
+/// Distinct denials counted per window at most (each holds the denial's fields, a few hundred bytes).
 const MAX_COUNTED: usize = 4096;
 
 /// Why a denied-audit sample rate was refused.
@@ -114,44 +114,63 @@ impl Denial<'_> {
     }
 }
 
+impl DenialKey {
+    /// The record's `data`: what was asked and which policies decided.
+    fn data(&self) -> serde_json::Value {
+        json!({
+            "action": self.action.to_string(),
+            "resource": self.resource.to_string(),
+            "policies": self.reasons,
+            "action_named": self.action_named,
+            "policy_version": self.policy_version,
+            "entity_version": self.entity_version,
+        })
+    }
+}
+
 /// The denials recorded in the current window, by fingerprint, and how often each has repeated since.
+///
+/// An entry holds the denial's fields once and its first record's id, not the record: the record is
+/// rebuilt from the fields when the window ends. Why: with the whole first record kept (about a
+/// kilobyte of JSON) the entries were the largest live allocation of the server under a decision load.
 #[derive(Debug)]
 struct Repeats {
     window_started: Instant,
     fingerprints: RandomState,
-    seen: HashMap<u64, Vec<Seen>>,
-    counted: usize,
+    /// Two distinct denials with one fingerprint (a 64-bit hash collision) keep the first; the other is
+    /// recorded every time, as if the table were full.
+    seen: HashMap<u64, Seen>,
 }
 
 #[derive(Debug)]
 struct Seen {
     key: DenialKey,
-    first: Event,
+    first: EventId,
     repeats: u64,
 }
 
 impl Repeats {
     fn new() -> Self {
-        Self { window_started: Instant::now(), fingerprints: RandomState::new(), seen: HashMap::new(), counted: 0 }
-    }
-
-    fn find(&mut self, denial: &Denial<'_>) -> Option<&mut Seen> {
-        let fingerprint = denial.fingerprint(&self.fingerprints);
-        self.seen.get_mut(&fingerprint)?.iter_mut().find(|seen| denial.is(&seen.key))
+        Self { window_started: Instant::now(), fingerprints: RandomState::new(), seen: HashMap::new() }
     }
 
     /// Counts `denial` if it was recorded in this window; false when it is new.
     fn counted(&mut self, denial: &Denial<'_>) -> bool {
-        self.find(denial).map(|seen| seen.repeats += 1).is_some()
+        let fingerprint = denial.fingerprint(&self.fingerprints);
+        match self.seen.get_mut(&fingerprint) {
+            Some(seen) if denial.is(&seen.key) => {
+                seen.repeats += 1;
+                true
+            }
+            _ => false,
+        }
     }
 
-    /// Remembers the first record of `denial`, while there is room (and unless a racing one was first).
-    fn remember(&mut self, denial: &Denial<'_>, first: &Event) {
-        if self.counted < MAX_COUNTED && self.find(denial).is_none() {
+    /// Remembers the first record of a denial, while there is room (and unless a racing one was first).
+    fn remember(&mut self, denial: &Denial<'_>, key: DenialKey, first: &EventId) {
+        if self.seen.len() < MAX_COUNTED {
             let fingerprint = denial.fingerprint(&self.fingerprints);
-            let seen = Seen { key: denial.key(), first: first.clone(), repeats: 0 };
-            self.seen.entry(fingerprint).or_default().push(seen);
-            self.counted += 1;
+            self.seen.entry(fingerprint).or_insert_with(|| Seen { key, first: first.clone(), repeats: 0 });
         }
     }
 
@@ -163,18 +182,14 @@ impl Repeats {
         }
         self.window_started = Instant::now();
         let mut events = Vec::new();
-        self.seen.retain(|_, same_fingerprint| {
-            same_fingerprint.retain_mut(|seen| {
-                let repeated = seen.repeats > 0;
-                if repeated {
-                    events.push(repeats_event(seen));
-                    seen.repeats = 0;
-                }
-                repeated
-            });
-            !same_fingerprint.is_empty()
+        self.seen.retain(|_, seen| {
+            let repeated = seen.repeats > 0;
+            if repeated {
+                events.push(repeats_event(seen));
+                seen.repeats = 0;
+            }
+            repeated
         });
-        self.counted = self.seen.values().map(Vec::len).sum();
         events
     }
 }
@@ -182,19 +197,24 @@ impl Repeats {
 /// The record of `seen`'s repeats in the window: the first's fields but its own id and time, no request
 /// (it stands for many), and the count.
 fn repeats_event(seen: &Seen) -> Event {
-    let first = &seen.first;
-    let mut event = Event {
+    let key = &seen.key;
+    let mut data = key.data();
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("repeats".into(), json!(seen.repeats));
+        fields.insert("repeat_of".into(), json!(seen.first.as_str()));
+    }
+    Event {
         id: EventId::generate(),
+        tenant: key.tenant.clone(),
+        kind: EventKind::DECISION_DENIED,
+        priority: Priority::Low,
         occurred_at_ms: now_millis(),
+        actor: key.actor.clone().unwrap_or_else(|| SYSTEM_ACTOR.to_owned()),
+        subject: Some(key.principal.to_string()),
         request_id: None,
         trace_id: None,
-        ..first.clone()
-    };
-    if let Some(fields) = event.data.as_object_mut() {
-        fields.insert("repeats".into(), json!(seen.repeats));
-        fields.insert("repeat_of".into(), json!(first.id.as_str()));
+        data,
     }
-    event
 }
 
 fn lock(repeats: &Mutex<Repeats>) -> MutexGuard<'_, Repeats> {
@@ -259,15 +279,23 @@ impl DeniedAudit {
         }
         // Built outside the lock. Identical denials first seen together (in one batch, or racing) are
         // each recorded, which is harmless.
-        let firsts: Vec<_> =
-            new.into_iter().map(|denial| (denial, denied_event(tenant, denial.request, denial.decision))).collect();
+        let firsts: Vec<_> = new
+            .into_iter()
+            .map(|denial| {
+                let key = denial.key();
+                let event = denied_event(&key);
+                (denial, key, event)
+            })
+            .collect();
+        let mut events = Vec::with_capacity(firsts.len());
         {
             let mut repeats = lock(&self.repeats);
-            for (denial, event) in &firsts {
-                repeats.remember(denial, event);
+            for (denial, key, event) in firsts {
+                repeats.remember(&denial, key, &event.id);
+                events.push(event);
             }
         }
-        self.enqueue_all(sink, firsts.into_iter().map(|(_, event)| event).collect());
+        self.enqueue_all(sink, events);
     }
 
     /// Records the repeats counted in a window that is over (all of them when `now`): called every
@@ -300,19 +328,13 @@ impl DeniedAudit {
     }
 }
 
-/// The event: actor, request id and trace id from the ambient request context (the caller the HTTP layer
-/// authenticated), subject the principal, data what was asked and which policies decided.
-fn denied_event(tenant: &TenantId, request: &DecisionRequest, decision: &Decision) -> Event {
-    Event::new(tenant.clone(), EventKind::DECISION_DENIED, Priority::Low).subject(request.principal.to_string()).data(
-        json!({
-            "action": request.action.to_string(),
-            "resource": request.resource.to_string(),
-            "policies": decision.reasons,
-            "action_named": decision.action_named,
-            "policy_version": decision.policy_version,
-            "entity_version": decision.entity_version,
-        }),
-    )
+/// The first record of a denial: actor, request id and trace id from the ambient request context (the
+/// caller the HTTP layer authenticated), subject the principal, data what was asked and which policies
+/// decided.
+fn denied_event(key: &DenialKey) -> Event {
+    Event::new(key.tenant.clone(), EventKind::DECISION_DENIED, Priority::Low)
+        .subject(key.principal.to_string())
+        .data(key.data())
 }
 
 impl fmt::Debug for DeniedAudit {
@@ -321,7 +343,7 @@ impl fmt::Debug for DeniedAudit {
             .field("sink", &self.sink.is_some())
             .field("rate", &f64::from_bits(self.rate.load(Ordering::Relaxed)))
             .field("dropped", &self.dropped.load(Ordering::Relaxed))
-            .field("counting", &lock(&self.repeats).counted)
+            .field("counting", &lock(&self.repeats).seen.len())
             .finish()
     }
 }

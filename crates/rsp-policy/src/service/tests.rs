@@ -357,7 +357,12 @@ async fn repeats_of_a_denial_are_counted_and_recorded_as_one_event_per_window() 
     assert_eq!(repeats.actor, "pep-client");
     assert_eq!(repeats.subject, first.subject);
     assert_eq!((repeats.request_id.as_deref(), repeats.trace_id.as_deref()), (None, None), "it stands for many");
-    assert_eq!(repeats.data["resource"], first.data["resource"]);
+    let mut counted = repeats.data.clone();
+    let fields = counted.as_object_mut().unwrap();
+    fields.remove("repeats");
+    fields.remove("repeat_of");
+    assert_eq!(counted, first.data, "the first record's fields, rebuilt from the counted denial");
+    assert_eq!((repeats.priority, repeats.subject.as_deref()), (first.priority, Some("User::\"mallory\"")));
 
     // A new window: a denial that goes on repeating stays counted, with the same first record.
     assert!(!deny().await.unwrap().allowed);
@@ -386,6 +391,7 @@ async fn repeat_counts_are_recorded_when_the_window_ends_without_more_denials() 
     let events = recorder.events(2).await;
     repeats.abort();
     assert_eq!(events[1].data["repeats"], 2);
+    assert_eq!((events[0].actor.as_str(), events[1].actor.as_str()), ("system", "system"), "no request, no caller");
 }
 
 #[tokio::test]
