@@ -5,7 +5,8 @@
 # Loads: client_credentials, introspection, mixed (token + decision + introspection), single decisions and
 # batches of 100 on the peers' Cedar workload (100 policies, ~1,000 entities, 2,000 distinct requests; the
 # loadtest's own small policy set when the workload generator is not there), closed loop, each twice in
-# turn, so memory that grows with the requests served (rather than peaking) shows as a rising column. "MB" here are MiB (kB / 1024), as in every memory figure of BENCHMARKS.md.
+# turn, so memory that grows with the requests served (rather than peaking) shows as a rising column.
+# "MB" here are MiB (kB / 1024), as in every memory figure of BENCHMARKS.md.
 #
 # Usage: bench/memory.sh [DURATION] [CONNECTIONS]   (defaults: 10s, 32)
 # SCENARIOS="a b …" runs other loads, in that order.
