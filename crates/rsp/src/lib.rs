@@ -10,9 +10,11 @@
 //! - [`bootstrap`]: first start (data directory, master key, default tenant, admin client).
 //! - [`remote_policy`]: with `--role auth`, scope decisions asked of the policy service over HTTP.
 //! - [`telemetry`]: log output.
+//! - [`allocator`]: glibc's allocator told to return large frees, before anything else runs.
 //! - [`cli`]: argument definitions and the admin commands.
 //! - [`loadtest`]: `rsp loadtest`, throughput and latency of the OAuth and decision endpoints.
 
+pub mod allocator;
 pub mod backend;
 pub mod bootstrap;
 pub mod cli;

@@ -63,8 +63,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn main() -> ExitCode {
+    // Before the runtime starts its threads: their arenas follow the setting from their first allocation.
+    rsp::allocator::return_large_frees_to_the_system();
+    run_to_exit()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run_to_exit() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

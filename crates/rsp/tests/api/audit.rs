@@ -17,13 +17,22 @@ async fn page(app: &TestApp, query: &str) -> Value {
 /// Waits until the trail holds at least `at_least` records of each kind in `kinds` (the writer consumes
 /// asynchronously).
 async fn wait_for(app: &TestApp, kinds: &[&str], at_least: usize) -> Vec<Value> {
+    wait_until(app, &format!("{at_least} of each of {kinds:?}"), |records| {
+        kinds.iter().all(|kind| records.iter().filter(|r| r["kind"] == *kind).count() >= at_least)
+    })
+    .await
+}
+
+/// Waits until `holds` is true of the whole trail. The writer consumes asynchronously and in priority
+/// order, so one record being there says nothing of another: wait for exactly what will be asserted.
+async fn wait_until(app: &TestApp, what: &str, holds: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let started = Instant::now();
     loop {
         let records = page(app, "?limit=1000").await["records"].as_array().unwrap().clone();
-        if kinds.iter().all(|kind| records.iter().filter(|r| r["kind"] == *kind).count() >= at_least) {
+        if holds(&records) {
             return records;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "audit trail lacks one of {kinds:?}: {records:?}");
+        assert!(started.elapsed() < Duration::from_secs(20), "audit trail lacks {what}: {records:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -55,13 +64,18 @@ async fn changes_and_tokens_are_recorded_with_who_what_and_which_request() {
         .unwrap();
     assert_eq!(revoked.status(), 200);
 
-    let records = wait_for(&app, &["client.created", "token.issued", "token.revoked"], 1).await;
+    // The admin calls of this test issue tokens too: wait for the one the service client got.
+    let issued_to_the_client = |r: &Value| r["kind"] == "token.issued" && r["actor"] == svc.id.as_str();
+    let records = wait_until(&app, "the client's creation, its token and the revocation", |records| {
+        ["client.created", "token.revoked"].iter().all(|kind| records.iter().any(|r| r["kind"] == *kind))
+            && records.iter().any(issued_to_the_client)
+    })
+    .await;
     let created = records.iter().find(|r| r["kind"] == "client.created").unwrap();
     assert_eq!(created["actor"], app.admin.client_id.as_str(), "the admin who made the change");
     assert_eq!(created["subject"], svc.id.as_str());
     assert_eq!(created["tenant"], "default");
-    // The admin calls of this test issue tokens too: find the one the service client got.
-    let issued = records.iter().find(|r| r["kind"] == "token.issued" && r["actor"] == svc.id.as_str()).unwrap();
+    let issued = records.iter().find(|r| issued_to_the_client(r)).unwrap();
     assert_eq!(issued["actor"], svc.id.as_str());
     assert_eq!(issued["trace_id"], trace_id, "the W3C trace id of the request");
     assert_eq!(issued["request_id"], request_id.as_str());
