@@ -34,6 +34,9 @@ use keys::{GroupKeys, Keys, Receipt};
 use reply::{Unreadable, bus_error, is_missing_group};
 use waiting::{ReadError, Waiting};
 
+/// The default [`RedisBusConfig::max_len`]: the length each stream, dead letters included, is capped at.
+pub const DEFAULT_MAX_LEN: u64 = 1_000_000;
+
 /// Settings of [`RedisStreamsBus`].
 #[derive(Debug, Clone)]
 pub struct RedisBusConfig {
@@ -56,7 +59,7 @@ impl Default for RedisBusConfig {
     fn default() -> Self {
         Self {
             prefix: "rsp".into(),
-            max_len: 1_000_000,
+            max_len: DEFAULT_MAX_LEN,
             response_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(1),
             handled_ttl: Duration::from_secs(86_400),

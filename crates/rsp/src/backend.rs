@@ -73,12 +73,21 @@ impl Backend {
         }
     }
 
-    /// Deletes bus events older than `older_than` that every consumer group has acknowledged.
-    pub async fn trim_bus(&self, older_than: Duration) -> anyhow::Result<u64> {
+    /// Deletes bus events older than `older_than` that every consumer group has acknowledged, and each
+    /// group's dead letters beyond its newest `dead_letters_kept`. Returns how many events went.
+    pub async fn trim_bus(&self, older_than: Duration, dead_letters_kept: u64) -> anyhow::Result<u64> {
         let millis = u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX);
         Ok(match &self.engine {
-            Engine::Sqlite(store) => store.event_bus().trim(millis).await?,
-            Engine::Postgres(store) => store.event_bus().trim(millis).await?,
+            Engine::Sqlite(store) => {
+                let bus = store.event_bus();
+                bus.trim_dead_letters(dead_letters_kept).await?;
+                bus.trim(millis).await?
+            }
+            Engine::Postgres(store) => {
+                let bus = store.event_bus();
+                bus.trim_dead_letters(dead_letters_kept).await?;
+                bus.trim(millis).await?
+            }
         })
     }
 

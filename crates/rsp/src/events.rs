@@ -40,6 +40,8 @@ pub const RELAY_GROUP: &str = "relay";
 /// How often acknowledged events are deleted from the database bus, and how old they must be.
 const TRIM_EVERY: Duration = Duration::from_secs(300);
 const TRIM_OLDER_THAN: Duration = Duration::from_secs(3600);
+/// Dead letters each group keeps in the database: as many as the Redis bus keeps in its capped streams.
+const DEAD_LETTERS_KEPT: u64 = rsp_bus::redis::DEFAULT_MAX_LEN;
 
 /// How long shutdown waits for queued events to be stored.
 const FLUSH_AT_SHUTDOWN: Duration = Duration::from_secs(5);
@@ -122,7 +124,7 @@ impl Events {
                 let mut every = tokio::time::interval(TRIM_EVERY);
                 loop {
                     every.tick().await;
-                    if let Err(error) = backend.trim_bus(TRIM_OLDER_THAN).await {
+                    if let Err(error) = backend.trim_bus(TRIM_OLDER_THAN, DEAD_LETTERS_KEPT).await {
                         tracing::warn!(%error, "trimming the event table failed");
                     }
                 }

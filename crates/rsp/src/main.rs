@@ -64,7 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // Before the runtime starts its threads: their arenas follow the setting from their first allocation.
+    // Before the runtime starts its threads, so that no allocation anywhere sees glibc's moving threshold.
     rsp::allocator::return_large_frees_to_the_system();
     run_to_exit()
 }

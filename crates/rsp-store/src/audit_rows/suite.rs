@@ -103,6 +103,31 @@ pub(crate) async fn pages_are_capped(store: impl AuditStore) {
     assert!(store.query_audit(&tenant("acme"), &page(0)).await.unwrap().is_empty());
 }
 
+/// Rows as stored before migration 0012, whose body held the whole event: the statement that inserts one
+/// (binds: the event's columns, then its whole JSON), and the events to insert.
+pub(crate) const INSERT_WHOLE_BODY: &str = "INSERT INTO audit_events (event_id, tenant_id, kind, actor, subject, \
+     occurred_at_ms, request_id, trace_id, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) fn events_from_before_0012() -> [Event; 2] {
+    let mut full = event("acme", EventKind::CLIENT_UPDATED, "admin", "c9", 7);
+    full.priority = Priority::High;
+    full.request_id = Some("req-1".into());
+    full.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+    full.data = serde_json::json!({"changed": ["scopes"], "count": 2, "note": "a \"quoted\" word"});
+    [full, Event::new(tenant("acme"), EventKind::KEY_ROTATED, Priority::Critical)]
+}
+
+/// After the migration (run twice: it must leave its own output unchanged) the rows read back whole, and
+/// their bodies are what the store writes today.
+pub(crate) async fn assert_rewritten(store: &impl AuditStore, events: &[Event], bodies: Vec<String>) {
+    let trail = store.query_audit(&tenant("acme"), &page(10)).await.unwrap();
+    let read: Vec<Event> = trail.into_iter().rev().map(|record| record.event).collect();
+    assert_eq!(read, events);
+    let parsed = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let written: Vec<_> = events.iter().map(|e| parsed(&crate::audit_rows::body_of(e))).collect();
+    assert_eq!(bodies.iter().map(|b| parsed(b)).collect::<Vec<_>>(), written);
+}
+
 /// One `#[tokio::test]` per suite function, each on a fresh store from `$fresh` (see `bus_suite!`).
 macro_rules! audit_suite {
     ($fresh:path) => {
@@ -125,3 +150,34 @@ macro_rules! audit_suite {
 }
 
 pub(crate) use audit_suite;
+
+/// Each engine's test of migration 0012: stores events as the migrations before it wrote them (the whole
+/// event in `body`) through `$pool`, runs the engine's migration `$migration` twice, and checks that
+/// `$store` reads the same events back from bodies that hold only their detail.
+macro_rules! check_migration_0012 {
+    ($store:expr, $pool:expr, $migration:expr) => {{
+        let events = $crate::audit_rows::suite::events_from_before_0012();
+        for event in &events {
+            sqlx::query($crate::audit_rows::suite::INSERT_WHOLE_BODY)
+                .bind(event.id.as_str())
+                .bind(event.tenant.as_str())
+                .bind(event.kind.as_str())
+                .bind(&event.actor)
+                .bind(&event.subject)
+                .bind(event.occurred_at_ms)
+                .bind(&event.request_id)
+                .bind(&event.trace_id)
+                .bind(event.to_json())
+                .execute($pool)
+                .await
+                .unwrap();
+        }
+        for _ in 0..2 {
+            sqlx::raw_sql($migration).execute($pool).await.unwrap();
+        }
+        let bodies = sqlx::query_scalar("SELECT body FROM audit_events ORDER BY seq").fetch_all($pool).await.unwrap();
+        $crate::audit_rows::suite::assert_rewritten(&$store, &events, bodies).await;
+    }};
+}
+
+pub(crate) use check_migration_0012;

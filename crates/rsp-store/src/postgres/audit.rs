@@ -12,7 +12,7 @@ use rsp_core::event::Event;
 use rsp_core::ports::{AuditQuery, AuditRecord, AuditStore, StoreResult};
 
 use super::PostgresStore;
-use crate::audit_rows::{page_query, record_from_row};
+use crate::audit_rows::{body_of, page_query, record_from_row};
 use crate::rows::db_error;
 
 const LOCK: &str = "LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE";
@@ -45,7 +45,7 @@ impl AuditStore for PostgresStore {
             .bind(events.iter().map(|e| e.occurred_at_ms).collect::<Vec<i64>>())
             .bind(optional(|e| e.request_id.clone()))
             .bind(optional(|e| e.trace_id.clone()))
-            .bind(text(Event::to_json))
+            .bind(events.iter().map(body_of).collect::<Vec<String>>())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;

@@ -1,7 +1,30 @@
 //! The `EventBus` port over either engine, written once: what differs between them is behind a few
 //! inherent methods of each bus, and everything else is the same code over [`super::statements`].
 
-/// Implements `EventBus`, and the public `trim`, for `$bus`, a struct with a `pool` and `groups`
+/// Runs `$statement`, a DELETE whose parameters are the `$bind`s and then a batch size, until a run deletes
+/// less than a batch, so that no statement holds its locks (SQLite's: the one write lock) for long.
+/// Evaluates to the rows deleted, or returns the error as unavailable.
+macro_rules! delete_in_batches {
+    ($pool:expr, $statement:expr $(, $bind:expr)*) => {{
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query($statement)
+                $(.bind($bind))*
+                .bind($crate::sql_bus::TRIM_BATCH)
+                .execute($pool)
+                .await
+                .map_err($crate::sql_bus::unavailable)?;
+            deleted += done.rows_affected();
+            if done.rows_affected() < $crate::sql_bus::TRIM_BATCH.unsigned_abs() {
+                break deleted;
+            }
+        }
+    }};
+}
+
+pub(crate) use delete_in_batches;
+
+/// Implements `EventBus`, and the public `trim` and `trim_dead_letters`, for `$bus`, a struct with a `pool` and `groups`
 /// ([`super::KnownGroups`]) field, whose connections are `$conn`. Besides its `RECLAIM`, `DUE`, `NEW`,
 /// `STATS_HELD`, `STATS_ALL` and `OLDEST_ALL` statements and a `bury(connection, group, seq, attempt, error,
 /// now)` function in scope, the engine provides:
@@ -59,25 +82,27 @@ macro_rules! event_bus_port {
             /// stream's MAXLEN), and handled marks past their day. Returns how many events went.
             pub async fn trim(&self, older_than_ms: u64) -> rsp_core::bus::BusResult<u64> {
                 use $crate::sql_bus::statements::{TRIM, TRIM_HANDLED};
-                use $crate::sql_bus::{TRIM_BATCH, now_ms, unavailable};
+                use $crate::sql_bus::{now_ms, unavailable};
                 let now = now_ms();
                 let cutoff = now.saturating_sub(i64::try_from(older_than_ms).unwrap_or(i64::MAX));
-                let mut deleted = 0;
-                loop {
-                    // One batch per statement, so no statement holds its locks (SQLite's: the one write lock)
-                    // for long.
-                    let done = sqlx::query(TRIM)
-                        .bind(cutoff)
-                        .bind(TRIM_BATCH)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(unavailable)?;
-                    deleted += done.rows_affected();
-                    if done.rows_affected() < TRIM_BATCH.unsigned_abs() {
-                        break;
-                    }
-                }
+                let deleted = $crate::sql_bus::port::delete_in_batches!(&self.pool, TRIM, cutoff);
                 sqlx::query(TRIM_HANDLED).bind(now).execute(&self.pool).await.map_err(unavailable)?;
+                Ok(deleted)
+            }
+
+            /// Keeps each group's newest `kept_per_group` dead letters and deletes the rest (the analogue of
+            /// the capped dead-letter streams of the Redis bus), so a handler that fails forever cannot fill
+            /// the disk. Returns how many went.
+            pub async fn trim_dead_letters(&self, kept_per_group: u64) -> rsp_core::bus::BusResult<u64> {
+                use $crate::sql_bus::statements::{DEAD_LETTER_GROUPS, TRIM_DEAD_LETTERS};
+                use $crate::sql_bus::unavailable;
+                let kept = i64::try_from(kept_per_group).unwrap_or(i64::MAX);
+                let groups: Vec<(String,)> =
+                    sqlx::query_as(DEAD_LETTER_GROUPS).fetch_all(&self.pool).await.map_err(unavailable)?;
+                let mut deleted = 0;
+                for (group,) in groups {
+                    deleted += $crate::sql_bus::port::delete_in_batches!(&self.pool, TRIM_DEAD_LETTERS, &group, kept);
+                }
                 Ok(deleted)
             }
         }

@@ -29,3 +29,12 @@ pub(crate) const TRIM: &str = "DELETE FROM bus_events WHERE seq IN (SELECT e.seq
      WHERE e.occurred_at_ms < $1 AND NOT EXISTS (SELECT 1 FROM bus_deliveries d WHERE d.seq = e.seq) LIMIT $2)";
 
 pub(crate) const TRIM_HANDLED: &str = "DELETE FROM bus_handled WHERE until_ms < $1";
+
+/// The groups that hold dead letters.
+pub(crate) const DEAD_LETTER_GROUPS: &str = "SELECT DISTINCT group_name FROM bus_dead_letters";
+
+/// At most `$3` of group `$1`'s dead letters older than its newest `$2` (none when it holds `$2` or fewer:
+/// the bound is then NULL, which no id is at most).
+pub(crate) const TRIM_DEAD_LETTERS: &str = "DELETE FROM bus_dead_letters WHERE id IN (SELECT id FROM bus_dead_letters \
+     WHERE group_name = $1 AND id <= (SELECT id FROM bus_dead_letters WHERE group_name = $1 ORDER BY id DESC \
+     LIMIT 1 OFFSET $2) LIMIT $3)";

@@ -15,6 +15,8 @@ use rsp_core::event::{Event, EventKind, Priority, now_millis};
 pub(crate) trait TestBus: EventBus + Clone + 'static {
     async fn trim(&self, older_than_ms: u64) -> BusResult<u64>;
 
+    async fn trim_dead_letters(&self, kept_per_group: u64) -> BusResult<u64>;
+
     /// Runs `statement` on the bus's database, for rows the port would never write.
     async fn run(&self, statement: &'static str);
 
@@ -309,6 +311,28 @@ pub(crate) async fn trimming_spares_events_a_group_has_not_done(bus: impl TestBu
     assert_eq!(bus.dead_letters("b", 10).await.unwrap()[0].event, old[1]);
 }
 
+pub(crate) async fn trimming_dead_letters_keeps_each_groups_newest(bus: impl TestBus) {
+    let events: Vec<Event> = (0..4).map(|_| event(Priority::Normal)).collect();
+    bus.publish(&events).await.unwrap();
+    for group in ["a", "b"] {
+        bus.dead_letter(group, &take(&bus, group, "c1", 1).await[0], "gave up").await.unwrap();
+    }
+    for delivery in take(&bus, "a", "c1", 10).await {
+        bus.dead_letter("a", &delivery, "gave up").await.unwrap();
+    }
+    assert_eq!(bus.dead_letters("a", 10).await.unwrap().len(), 4);
+
+    assert_eq!(bus.trim_dead_letters(4).await.unwrap(), 0, "no group holds more than it keeps");
+    assert_eq!(bus.trim_dead_letters(2).await.unwrap(), 2, "a's two oldest; b holds one");
+    let kept: Vec<Event> = bus.dead_letters("a", 10).await.unwrap().into_iter().map(|l| l.event).collect();
+    assert_eq!(kept, vec![events[3].clone(), events[2].clone()], "a's newest, newest first");
+    assert_eq!(bus.dead_letters("b", 10).await.unwrap()[0].event, events[0]);
+    assert_eq!(bus.stats("a").await.unwrap().dead_letters, 2);
+
+    assert_eq!(bus.trim_dead_letters(0).await.unwrap(), 3, "keeping none empties every group");
+    assert!(bus.dead_letter_rows().await.is_empty());
+}
+
 /// A stored event whose body is not an event: it goes to the dead letters, and the events after it still
 /// arrive.
 pub(crate) async fn an_event_that_does_not_decode_is_dead_lettered_not_delivered(bus: impl TestBus) {
@@ -369,6 +393,7 @@ macro_rules! bus_suite {
             bad_receipts_are_refused,
             trimming_keeps_what_a_group_still_needs,
             trimming_spares_events_a_group_has_not_done,
+            trimming_dead_letters_keeps_each_groups_newest,
             an_event_that_does_not_decode_is_dead_lettered_not_delivered,
         );
     };

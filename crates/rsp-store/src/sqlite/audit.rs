@@ -7,7 +7,7 @@ use rsp_core::event::Event;
 use rsp_core::ports::{AuditQuery, AuditRecord, AuditStore, StoreResult};
 
 use super::{SqliteStore, unavailable};
-use crate::audit_rows::{page_query, record_from_row};
+use crate::audit_rows::{body_of, page_query, record_from_row};
 
 /// A whole batch in one statement: `?1` is a JSON array of rows `[id, tenant, kind, actor, subject,
 /// occurred_at_ms, request_id, trace_id, body]`, unpacked by `json_each` in array order, so `seq` follows
@@ -30,7 +30,7 @@ impl AuditStore for SqliteStore {
             .map(|e| {
                 let (id, tenant, kind) = (e.id.as_str(), e.tenant.as_str(), e.kind.as_str());
                 let optional = (e.subject.as_deref(), e.request_id.as_deref(), e.trace_id.as_deref());
-                (id, tenant, kind, e.actor.as_str(), optional.0, e.occurred_at_ms, optional.1, optional.2, e.to_json())
+                (id, tenant, kind, e.actor.as_str(), optional.0, e.occurred_at_ms, optional.1, optional.2, body_of(e))
             })
             .collect();
         // Serializing strings and integers cannot fail.

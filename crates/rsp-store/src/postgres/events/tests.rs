@@ -18,6 +18,10 @@ impl TestBus for PgEventBus {
         PgEventBus::trim(self, older_than_ms).await
     }
 
+    async fn trim_dead_letters(&self, kept_per_group: u64) -> BusResult<u64> {
+        PgEventBus::trim_dead_letters(self, kept_per_group).await
+    }
+
     async fn run(&self, statement: &'static str) {
         sqlx::query(statement).execute(&self.pool).await.unwrap();
     }

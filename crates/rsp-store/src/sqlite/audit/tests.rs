@@ -1,7 +1,7 @@
 use std::future::Future;
 
 use crate::SqliteStore;
-use crate::audit_rows::suite::audit_suite;
+use crate::audit_rows::suite::{audit_suite, check_migration_0012};
 
 async fn fresh() -> Option<(SqliteStore, impl Future<Output = ()> + Send + 'static)> {
     let store = SqliteStore::in_memory().await.unwrap();
@@ -10,3 +10,10 @@ async fn fresh() -> Option<(SqliteStore, impl Future<Output = ()> + Send + 'stat
 }
 
 audit_suite!(fresh);
+
+#[tokio::test]
+async fn migration_0012_keeps_only_the_detail_in_bodies() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let migration = include_str!("../../../migrations/sqlite/0012_audit_body_detail.sql");
+    check_migration_0012!(store, &store.pool, migration);
+}

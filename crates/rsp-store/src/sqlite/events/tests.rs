@@ -17,6 +17,10 @@ impl TestBus for SqliteEventBus {
         SqliteEventBus::trim(self, older_than_ms).await
     }
 
+    async fn trim_dead_letters(&self, kept_per_group: u64) -> BusResult<u64> {
+        SqliteEventBus::trim_dead_letters(self, kept_per_group).await
+    }
+
     async fn run(&self, statement: &'static str) {
         sqlx::query(statement).execute(&self.pool).await.unwrap();
     }
