@@ -26,6 +26,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisResult, Script};
 use rsp_core::bus::{BusError, BusResult, Delivery};
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::error::{ConfigError, ConnectError, check_name};
@@ -100,6 +101,8 @@ pub struct RedisStreamsBus {
     /// Deliveries a blocking read returned beyond the caller's `max` (it reads all priorities at once):
     /// already pending for that consumer, so they are handed out by its next `receive`.
     surplus: Mutex<HashMap<(String, String), Vec<Delivery>>>,
+    /// Set once the server has been found to be Redis 7 or newer (see [`Self::supported`]).
+    supported: OnceCell<()>,
 }
 
 impl std::fmt::Debug for RedisStreamsBus {
@@ -109,7 +112,10 @@ impl std::fmt::Debug for RedisStreamsBus {
 }
 
 impl RedisStreamsBus {
-    /// Connects to `url` (`redis://host:port/db`), failing when Redis does not answer.
+    /// Connects to `url` (`redis://host:port/db`). When Redis does not answer yet, the bus is returned all
+    /// the same and each call fails as unavailable until it does (the publisher falls back to the database,
+    /// consumers retry), so a replica starts during a Redis outage instead of failing its start in a loop.
+    /// Fails on a bad URL or configuration, and on a server that answers but is older than Redis 7.
     pub async fn connect(url: &str, config: RedisBusConfig) -> Result<Self, ConnectError> {
         config.check()?;
         let client = redis::Client::open(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
@@ -121,11 +127,9 @@ impl RedisStreamsBus {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let mut connection = ConnectionManager::new_with_config(client.clone(), manager_config)
-            .await
-            .map_err(|e| ConnectError::Redis(e.to_string()))?;
-        check_version(&mut connection).await?;
-        Ok(Self {
+        let connection =
+            client.get_connection_manager_lazy(manager_config).map_err(|e| ConnectError::Redis(e.to_string()))?;
+        let bus = Self {
             batcher: Batcher::new(connection.clone()),
             connection,
             keys: Keys::new(&config.prefix),
@@ -135,7 +139,25 @@ impl RedisStreamsBus {
             groups: Mutex::new(HashSet::new()),
             reclaim_scans: Mutex::new(HashMap::new()),
             surplus: Mutex::new(HashMap::new()),
-        })
+            supported: OnceCell::new(),
+        };
+        match check_version(&mut bus.connection.clone()).await {
+            Ok(()) => {
+                let _ = bus.supported.set(());
+            }
+            Err(ConnectError::Redis(reason)) => {
+                tracing::warn!(%reason, "redis unavailable: the bus starts without it and connects when it answers");
+            }
+            Err(refused) => return Err(refused),
+        }
+        Ok(bus)
+    }
+
+    /// Whether the server is one this bus works with: known from `connect` when Redis answered then, else
+    /// asked by the first call that reaches it. Every call of the port goes through here first.
+    async fn supported(&self) -> BusResult<()> {
+        let check = || async { check_version(&mut self.connection.clone()).await };
+        self.supported.get_or_try_init(check).await.map(drop).map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
     /// The key prefix, for tools and tests that look at or clean up this bus's keys.

@@ -26,7 +26,7 @@ use rsp_bus::{
     RedisStreamsBus, RunningConsumer,
 };
 use rsp_core::bus::{EventBus, EventSink};
-use rsp_core::{Event, Store};
+use rsp_core::{Event, Store, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
@@ -43,6 +43,12 @@ const TRIM_OLDER_THAN: Duration = Duration::from_secs(3600);
 /// Dead letters each group keeps in the database: as many as the Redis bus keeps in its capped streams.
 const DEAD_LETTERS_KEPT: u64 = rsp_bus::redis::DEFAULT_MAX_LEN;
 
+/// The relay and the audit writer fail an event only while Redis or the database is down, so they retry it
+/// through an outage of a day, every 15–30 s once backed off (the consumer's default gives up after seconds,
+/// and a Redis restart would turn the events relayed meanwhile into dead letters instead of audit records).
+const OUTAGE_RETRY_EVERY: Duration = Duration::from_secs(30);
+const OUTAGE_ATTEMPTS: u32 = 6_000;
+
 /// How long shutdown waits for queued events to be stored.
 const FLUSH_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 
@@ -55,17 +61,20 @@ struct AuditWriter {
 #[async_trait]
 impl EventHandler for AuditWriter {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        self.store
-            .append_audit(std::slice::from_ref(event))
-            .await
-            .map(|_| ())
-            .map_err(|error| HandlerError::Transient(error.to_string()))
+        self.store.append_audit(std::slice::from_ref(event)).await.map(|_| ()).map_err(handler_error)
     }
 
     /// The whole batch in one transaction: the audit trail's cost per event is then a row, not a commit.
     async fn handle_batch(&self, events: &[Event]) -> Option<Result<(), HandlerError>> {
-        let stored = self.store.append_audit(events).await;
-        Some(stored.map(|_| ()).map_err(|error| HandlerError::Transient(error.to_string())))
+        Some(self.store.append_audit(events).await.map(|_| ()).map_err(handler_error))
+    }
+}
+
+/// A database that is down will answer later; any other refusal of an event will not change on a retry.
+fn handler_error(error: StoreError) -> HandlerError {
+    match error {
+        StoreError::Unavailable(_) => HandlerError::Transient(error.to_string()),
+        StoreError::NotFound | StoreError::Conflict(_) => HandlerError::Permanent(error.to_string()),
     }
 }
 
@@ -83,9 +92,11 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
-    /// Connects to Redis when `redis` (its URL and key prefix) is given, failing when it does not answer (a
-    /// replica should not start half-configured), and, when `run_consumers`, starts the relay, the audit
-    /// writer and trimming. `instance` names this process's consumers within their groups.
+    /// Connects to Redis when `redis` (its URL and key prefix) is given, and, when `run_consumers`, starts
+    /// the relay, the audit writer and trimming. A Redis that does not answer yet does not stop the start:
+    /// events wait in the database outbox until it does (a replica restarted during a Redis outage would
+    /// otherwise fail in a loop); a URL that cannot work or a server older than Redis 7 does.
+    /// `instance` names this process's consumers within their groups.
     pub async fn start(
         backend: &Backend,
         redis: Option<(&str, &str)>,
@@ -97,7 +108,7 @@ impl Events {
                 let config = RedisBusConfig { prefix: prefix.to_owned(), ..RedisBusConfig::default() };
                 let bus = RedisStreamsBus::connect(url, config)
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", redact_url(url)))?;
+                    .map_err(|e| anyhow::anyhow!("cannot use Redis at {}: {e}", redact_url(url)))?;
                 Some(Arc::new(bus))
             }
             None => None,
@@ -178,5 +189,21 @@ fn consumer(
     // A process that dies holding deliveries leaves them to the others after this long.
     config.reclaim_after = Duration::from_secs(30);
     config.claim_lease = Duration::from_secs(30);
+    config.max_attempts = OUTAGE_ATTEMPTS;
+    config.backoff_max = OUTAGE_RETRY_EVERY;
     Ok(Consumer::new(bus, handler, config)?.spawn())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_store_outage_is_worth_retrying() {
+        let outage = handler_error(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(outage, HandlerError::Transient("storage unavailable: connection refused".into()));
+        for refusal in [StoreError::NotFound, StoreError::Conflict("event".into())] {
+            assert!(matches!(handler_error(refusal), HandlerError::Permanent(_)));
+        }
+    }
 }

@@ -14,6 +14,7 @@ use super::{RedisStreamsBus, check_names, millis, scripts};
 #[async_trait]
 impl EventBus for RedisStreamsBus {
     async fn publish(&self, events: &[Event]) -> BusResult<()> {
+        self.supported().await?;
         if events.is_empty() {
             return Ok(());
         }
@@ -40,6 +41,7 @@ impl EventBus for RedisStreamsBus {
         wait: Duration,
         reclaim_after: Duration,
     ) -> BusResult<Vec<Delivery>> {
+        self.supported().await?;
         check_names(group, Some(consumer))?;
         if max == 0 {
             return Ok(Vec::new());
@@ -67,6 +69,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn ack(&self, group: &str, deliveries: &[Delivery]) -> BusResult<()> {
+        self.supported().await?;
         check_names(group, None)?;
         if deliveries.is_empty() {
             return Ok(());
@@ -85,6 +88,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn retry_later(&self, group: &str, delivery: &Delivery, error: &str, delay: Duration) -> BusResult<()> {
+        self.supported().await?;
         check_names(group, None)?;
         let receipt = Receipt::parse(&delivery.receipt)?;
         tracing::debug!(group, event = %delivery.event.id, attempt = delivery.attempt, error, "retry scheduled");
@@ -101,6 +105,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn dead_letter(&self, group: &str, delivery: &Delivery, error: &str) -> BusResult<()> {
+        self.supported().await?;
         check_names(group, None)?;
         let receipt = Receipt::parse(&delivery.receipt)?;
         let keys = self.keys.group(group);
@@ -108,6 +113,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn claim(&self, group: &str, event: &EventId, lease: Duration) -> BusResult<Claim> {
+        self.supported().await?;
         check_names(group, None)?;
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
         // `SET NX GET` (Redis 7): one round trip both claims and tells why a claim was refused.
@@ -124,6 +130,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn complete(&self, group: &str, event: &EventId) -> BusResult<()> {
+        self.supported().await?;
         check_names(group, None)?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.keys.handled(group, event)).arg("done").arg("EX").arg(self.handled_ttl_secs);
@@ -141,6 +148,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn release(&self, group: &str, event: &EventId) -> BusResult<()> {
+        self.supported().await?;
         check_names(group, None)?;
         let mut invocation = scripts::RELEASE.prepare_invoke();
         invocation.key(self.keys.handled(group, event));
@@ -148,6 +156,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn dead_letters(&self, group: &str, limit: usize) -> BusResult<Vec<DeadLetter>> {
+        self.supported().await?;
         check_names(group, None)?;
         if limit == 0 {
             return Ok(Vec::new());
@@ -165,6 +174,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn stats(&self, group: &str) -> BusResult<BusStats> {
+        self.supported().await?;
         check_names(group, None)?;
         let keys = self.keys.group(group);
         let values: Vec<i64> = self.group_script(group, &keys, &scripts::STATS, &[group.to_owned()]).await?;

@@ -1,12 +1,14 @@
-//! Behaviour particular to the Redis adapter: key layout, bad input, lost keys, blocking reads.
+//! Behaviour particular to the Redis adapter: key layout, bad input, lost keys, blocking reads, a start
+//! without Redis.
 
 use std::time::Duration;
 
+use rsp_bus::{RedisBusConfig, RedisStreamsBus};
 use rsp_core::Priority;
 use rsp_core::bus::{BusError, Delivery, EventBus};
 use tokio::time::Instant;
 
-use crate::support::{event, fresh_bus};
+use crate::support::{PrivateRedis, event, fresh_bus, random_prefix};
 
 const LONG: Duration = Duration::from_secs(3600);
 
@@ -122,4 +124,30 @@ async fn a_waiting_receive_wakes_when_a_retry_falls_due() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
     assert!(waited < Duration::from_secs(5), "waited {waited:?} for a retry due in 300 ms");
+}
+
+#[tokio::test]
+async fn a_bus_connected_while_redis_is_down_fails_its_calls_until_redis_answers() {
+    let Some(mut redis) = PrivateRedis::start() else { return };
+    redis.stop();
+    let config = RedisBusConfig {
+        prefix: random_prefix(),
+        response_timeout: Duration::from_millis(500),
+        connection_timeout: Duration::from_millis(300),
+        ..RedisBusConfig::default()
+    };
+    let bus = RedisStreamsBus::connect(&redis.url(), config).await.expect("the bus is built without Redis");
+    let sent = event(Priority::High, "while-down");
+    let refused = bus.publish(std::slice::from_ref(&sent)).await;
+    assert!(matches!(refused, Err(BusError::Unavailable(_))), "{refused:?}");
+    assert!(matches!(bus.stats("audit").await, Err(BusError::Unavailable(_))));
+
+    redis.restart();
+    let started = Instant::now();
+    while bus.publish(std::slice::from_ref(&sent)).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the bus never reached Redis once it answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = bus.receive("audit", "c1", 10, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!(got.into_iter().map(|d| d.event).collect::<Vec<_>>(), vec![sent]);
 }

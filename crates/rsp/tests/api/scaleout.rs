@@ -1,6 +1,6 @@
 //! Several replicas over the real PostgreSQL and Redis: what one replica writes, the others act on within
-//! the invalidation bound; Redis going away costs no request and no audit event. Each test uses a schema
-//! and a Redis key prefix of its own (see `rsp_testkit::services`).
+//! the invalidation bound; Redis going away costs no request and no audit event, and a replica starts
+//! without it. Each test uses a schema and a Redis key prefix of its own (see `rsp_testkit::services`).
 
 use std::time::{Duration, Instant};
 
@@ -148,6 +148,38 @@ async fn audit_trail(app: &TestApp, tenant: &str, kind: &str) -> Vec<Value> {
     }
 }
 
+/// Asks for `count` tokens, each of which must be issued, and keeps them in `issued`.
+async fn issue(app: &TestApp, svc: &Registered, count: usize, issued: &mut Vec<String>) {
+    for _ in 0..count {
+        let response = app.token_basic("default", &svc.id, &svc.secret, &[]).await;
+        assert_eq!(response.status(), 200, "a token request failed");
+        let body: Value = response.json().await.unwrap();
+        issued.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+}
+
+/// Waits until the issuance of each of `issued` is in the audit trail, once.
+async fn wait_until_audited(app: &TestApp, issued: &[String]) {
+    let started = Instant::now();
+    let jtis: std::collections::HashSet<String> = issued.iter().map(|t| jti_of(t)).collect();
+    loop {
+        let trail = audit_trail(app, "default", "token.issued").await;
+        let recorded: std::collections::HashSet<String> =
+            trail.iter().filter_map(|r| r["subject"].as_str().map(str::to_owned)).collect();
+        if jtis.is_subset(&recorded) {
+            assert_eq!(trail.len(), recorded.len(), "an issuance was recorded twice");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} of {} issuances missing from the audit trail",
+            jtis.difference(&recorded).count(),
+            jtis.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn redis_stopped_during_load_costs_no_request_and_no_audit_event() {
     let Some(shared) = Shared::fresh_database().await else { return };
@@ -157,42 +189,49 @@ async fn redis_stopped_during_load_costs_no_request_and_no_audit_event() {
     let svc = service_client(&app, "default").await;
 
     let mut issued = Vec::new();
-    let issue = async |count: usize, issued: &mut Vec<String>| {
-        for _ in 0..count {
-            let response = app.token_basic("default", &svc.id, &svc.secret, &[]).await;
-            assert_eq!(response.status(), 200, "a token request failed");
-            let body: Value = response.json().await.unwrap();
-            issued.push(body["access_token"].as_str().unwrap().to_owned());
-        }
-    };
-    issue(50, &mut issued).await;
+    issue(&app, &svc, 50, &mut issued).await;
     redis.stop();
     // Requests keep succeeding with Redis gone: the cache serves L1 and the database, events go to the
     // database outbox.
-    issue(50, &mut issued).await;
+    issue(&app, &svc, 50, &mut issued).await;
     let introspected = app.introspect("default", &svc.id, &svc.secret, &issued[0]).await;
     assert_eq!(introspected["active"], true);
     redis.start_again().unwrap();
-    issue(50, &mut issued).await;
+    issue(&app, &svc, 50, &mut issued).await;
 
     // Every issuance reaches the audit trail once Redis is back: those published to Redis before it
     // stopped (kept by its append-only file), those that fell back to the database, those after.
+    wait_until_audited(&app, &issued).await;
+    shared.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_replica_started_while_redis_is_down_serves_and_catches_up_when_it_returns() {
+    let Some(shared) = Shared::fresh_database().await else { return };
+    let Some(mut redis) = PrivateRedis::start() else { return };
+    redis.stop();
+    let shared = shared.with_redis(redis.url());
+    // The start itself must not need Redis: a replica restarted during an outage would otherwise fail in
+    // a loop until Redis returns.
+    let app = spawn_app_with(TestOptions { shared: Some(shared.clone()), ..TestOptions::default() }).await;
+    let svc = service_client(&app, "default").await;
+
+    let mut issued = Vec::new();
+    issue(&app, &svc, 3, &mut issued).await;
+    let introspected = app.introspect("default", &svc.id, &svc.secret, &issued[0]).await;
+    assert_eq!(introspected["active"], true);
+    // Long enough for a consumer's default retries (five attempts, 4–8 s apart in all) to run out on these
+    // few events: the relay must keep what it cannot forward yet rather than give it up as dead letters.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    redis.start_again().unwrap();
+    issue(&app, &svc, 3, &mut issued).await;
+
+    // What happened before Redis answered went to the database outbox and is relayed once it does: the
+    // issuances (the publisher's fallback) and the client's creation (written with the client).
+    wait_until_audited(&app, &issued).await;
     let started = Instant::now();
-    let jtis: std::collections::HashSet<String> = issued.iter().map(|t| jti_of(t)).collect();
-    loop {
-        let trail = audit_trail(&app, "default", "token.issued").await;
-        let recorded: std::collections::HashSet<String> =
-            trail.iter().filter_map(|r| r["subject"].as_str().map(str::to_owned)).collect();
-        if jtis.is_subset(&recorded) {
-            assert_eq!(trail.len(), recorded.len(), "an issuance was recorded twice");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{} of {} issuances missing from the audit trail",
-            jtis.difference(&recorded).count(),
-            jtis.len()
-        );
+    while !audit_trail(&app, "default", "client.created").await.iter().any(|r| r["subject"] == svc.id.as_str()) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the client's creation never reached the audit trail");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     shared.cleanup().await;
