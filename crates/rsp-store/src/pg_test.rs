@@ -11,8 +11,7 @@ use crate::{PostgresOptions, PostgresStore};
 
 /// A store in a new schema, and the future that drops the schema (run it even when the test failed).
 pub(crate) async fn fresh_store() -> Option<(PostgresStore, impl Future<Output = ()> + Send + 'static)> {
-    let url =
-        std::env::var("RSP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = rsp_test_services::database_url();
     let random: String = EventId::generate().as_str().chars().rev().filter(char::is_ascii_hexdigit).take(16).collect();
     let schema = format!("rsp_test_{random}");
     let mut options = PostgresOptions::new(url);
@@ -20,11 +19,8 @@ pub(crate) async fn fresh_store() -> Option<(PostgresStore, impl Future<Output =
     options.max_connections = 8;
     let store = match PostgresStore::connect(&options).await {
         Ok(store) => store,
-        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL is required under CI: {error}")
-        }
         Err(error) => {
-            eprintln!("skipped: PostgreSQL unavailable ({error})");
+            rsp_test_services::unavailable("PostgreSQL", error);
             return None;
         }
     };

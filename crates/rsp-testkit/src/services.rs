@@ -5,37 +5,8 @@
 //! (defaults: the local ones). When one cannot be reached the test is skipped with a printed reason,
 //! except under `CI=true`, where that is a failure.
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use rsp::Config;
-
-pub fn database_url() -> String {
-    std::env::var("RSP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("RSP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// Says why a test is skipped; under `CI=true` a missing service fails the test instead.
-pub fn unavailable(what: &str, reason: impl std::fmt::Display) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        #[expect(clippy::panic, reason = "test support: under CI a missing service fails the test")]
-        {
-            panic!("{what} is required under CI=true: {reason}");
-        }
-    }
-    eprintln!("skipping: {what} unavailable: {reason}");
-}
-
-/// A name no other test or run uses: letters and digits only, so it is a valid schema name and prefix.
-pub fn unique_name(stem: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{stem}_{}_{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
-}
+pub use rsp_test_services::{PrivateRedis, database_url, ping_redis, redis_url, unavailable, unique_name};
 
 /// Where a test deployment keeps its shared state.
 #[derive(Debug, Clone)]
@@ -107,109 +78,6 @@ impl Shared {
             for key in keys {
                 let _: Result<(), _> = redis::cmd("DEL").arg(&key).query_async(&mut connection).await;
             }
-        }
-    }
-}
-
-async fn ping_redis(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut connection = tokio::time::timeout(Duration::from_secs(2), client.get_multiplexed_async_connection())
-        .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    redis::cmd("PING").query_async::<String>(&mut connection).await.map(|_| ()).map_err(|e| e.to_string())
-}
-
-/// A `redis-server` of the test's own on a free port, with an append-only file fsynced on every write (as
-/// a production Redis that must not lose the bus is configured), so a stop and a start keep its data.
-#[derive(Debug)]
-pub struct PrivateRedis {
-    child: Option<Child>,
-    pub port: u16,
-    dir: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    /// Starts one, or returns `None` (after saying why) when `redis-server` is not installed.
-    pub fn start() -> Option<Self> {
-        let dir = match tempfile::tempdir() {
-            Ok(dir) => dir,
-            Err(error) => {
-                unavailable("a temporary directory", error);
-                return None;
-            }
-        };
-        let port = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-            Ok(address) => address.port(),
-            Err(error) => {
-                unavailable("a free port", error);
-                return None;
-            }
-        };
-        let mut redis = Self { child: None, port, dir: dir.path().to_path_buf(), _dir: dir };
-        match redis.spawn() {
-            Ok(()) => Some(redis),
-            Err(error) => {
-                unavailable("redis-server", error);
-                None
-            }
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Stops it as an operator does (SIGTERM: it flushes its append-only file first).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port and data.
-    pub fn start_again(&mut self) -> Result<(), String> {
-        self.stop();
-        self.spawn()
-    }
-
-    fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-server: {e}"))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("redis-server did not start listening".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

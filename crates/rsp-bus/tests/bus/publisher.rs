@@ -6,8 +6,9 @@ use std::time::Duration;
 use rsp_bus::{PublishError, Publisher, PublisherConfig, RedisBusConfig, RedisStreamsBus};
 use rsp_core::Priority;
 use rsp_core::bus::EventBus;
+use rsp_test_services::PrivateRedis;
 
-use crate::support::{PrivateRedis, TestBus, event, fresh_bus, random_prefix};
+use crate::support::{TestBus, event, fresh_bus, random_prefix};
 
 async fn private_bus(redis: &PrivateRedis) -> Arc<RedisStreamsBus> {
     let config = RedisBusConfig {
@@ -25,7 +26,7 @@ fn depth(stats: &rsp_core::bus::BusStats) -> u64 {
 
 #[tokio::test]
 async fn with_redis_down_events_go_to_the_fallback_and_return_to_redis_when_it_is_back() {
-    let Some(mut redis) = PrivateRedis::start() else { return };
+    let Some(mut redis) = PrivateRedis::start_volatile() else { return };
     let Some(fallback) = fresh_bus().await else { return };
     let primary = private_bus(&redis).await;
     let config = PublisherConfig { primary_cooldown: Duration::from_millis(200), ..PublisherConfig::default() };
@@ -45,7 +46,7 @@ async fn with_redis_down_events_go_to_the_fallback_and_return_to_redis_when_it_i
     let in_fallback = fallback.bus.stats("audit").await.unwrap();
 
     // Redis comes back (empty: no persistence): once the cool-down is over, events go to it again.
-    redis.restart();
+    redis.start_again().unwrap();
     let mut sent_after = 0u64;
     let mut back = 0;
     while back == 0 && sent_after < 40 {
@@ -67,7 +68,7 @@ async fn with_redis_down_events_go_to_the_fallback_and_return_to_redis_when_it_i
 
 #[tokio::test]
 async fn a_full_queue_pushes_back_and_nothing_queued_is_dropped() {
-    let Some(mut redis) = PrivateRedis::start() else { return };
+    let Some(mut redis) = PrivateRedis::start_volatile() else { return };
     let primary = private_bus(&redis).await;
     redis.stop();
     let config = PublisherConfig { capacity: 4, max_batch: 2, ..PublisherConfig::default() };
@@ -88,7 +89,7 @@ async fn a_full_queue_pushes_back_and_nothing_queued_is_dropped() {
     let waiting = tokio::time::timeout(Duration::from_millis(300), publisher.publish(event(Priority::Normal, "x")));
     assert!(waiting.await.is_err(), "publish must wait while the queue is full");
 
-    redis.restart();
+    redis.start_again().unwrap();
     tokio::time::timeout(Duration::from_secs(20), publisher.flush()).await.unwrap().unwrap();
     let stats = primary.stats("audit").await.unwrap();
     assert_eq!(depth(&stats), accepted as u64, "every accepted event reached Redis once it was back");

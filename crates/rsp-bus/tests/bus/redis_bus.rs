@@ -6,9 +6,10 @@ use std::time::Duration;
 use rsp_bus::{RedisBusConfig, RedisStreamsBus};
 use rsp_core::Priority;
 use rsp_core::bus::{BusError, Delivery, EventBus};
+use rsp_test_services::PrivateRedis;
 use tokio::time::Instant;
 
-use crate::support::{PrivateRedis, event, fresh_bus, random_prefix};
+use crate::support::{event, fresh_bus, random_prefix};
 
 const LONG: Duration = Duration::from_secs(3600);
 
@@ -128,7 +129,7 @@ async fn a_waiting_receive_wakes_when_a_retry_falls_due() {
 
 #[tokio::test]
 async fn a_bus_connected_while_redis_is_down_fails_its_calls_until_redis_answers() {
-    let Some(mut redis) = PrivateRedis::start() else { return };
+    let Some(mut redis) = PrivateRedis::start_volatile() else { return };
     redis.stop();
     let config = RedisBusConfig {
         prefix: random_prefix(),
@@ -142,7 +143,7 @@ async fn a_bus_connected_while_redis_is_down_fails_its_calls_until_redis_answers
     assert!(matches!(refused, Err(BusError::Unavailable(_))), "{refused:?}");
     assert!(matches!(bus.stats("audit").await, Err(BusError::Unavailable(_))));
 
-    redis.restart();
+    redis.start_again().unwrap();
     let started = Instant::now();
     while bus.publish(std::slice::from_ref(&sent)).await.is_err() {
         assert!(started.elapsed() < Duration::from_secs(10), "the bus never reached Redis once it answered");

@@ -1,47 +1,26 @@
-//! Real Redis for the tests: the shared server (`RSP_TEST_REDIS_URL`), a private `redis-server` a test can
-//! stop and start, and a TCP proxy that cuts one replica off while Redis stays up.
+//! Real Redis for the tests: the shared server (`RSP_TEST_REDIS_URL`), and a TCP proxy that cuts one replica
+//! off while Redis stays up. A private `redis-server` a test stops and starts comes from `rsp-test-services`.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use redis::AsyncCommands;
 use rsp_cache::{CacheConfig, TwoLevelCache};
 use rsp_core::cache::{Invalidation, InvalidationNotice, Origin};
+use rsp_test_services::{ping_redis, redis_url, unavailable};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-/// Outside CI a missing service skips the test with a reason; in CI (`CI=true`) it fails it.
-pub fn unavailable(what: &str, reason: impl std::fmt::Display) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} is required in CI: {reason}");
-    }
-    eprintln!("skipped: {what} unavailable: {reason}");
-}
-
 /// The shared Redis, or `None` (after [`unavailable`]) when it does not answer.
 pub async fn shared_redis() -> Option<String> {
-    let url = std::env::var("RSP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    match ping(&url).await {
+    let url = redis_url();
+    match ping_redis(&url).await {
         Ok(()) => Some(url),
         Err(reason) => {
             unavailable(&format!("redis at {url}"), reason);
             None
         }
-    }
-}
-
-async fn ping(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let attempt = async {
-        let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut connection).await
-    };
-    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within 2 s".to_owned()),
     }
 }
 
@@ -107,72 +86,6 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(
     while !condition().await {
         assert!(Instant::now() < deadline, "not within {within:?}: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `redis-server` of the test's own, without persistence, on a free port; killed on drop.
-pub struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    /// `None` (after [`unavailable`]) when `redis-server` is not installed.
-    pub async fn start() -> Option<Self> {
-        let mut redis = Self { port: free_port(), child: None };
-        match redis.spawn() {
-            Ok(()) => {}
-            Err(error) => {
-                unavailable("redis-server binary", error);
-                return None;
-            }
-        }
-        redis.wait_ready().await;
-        Some(redis)
-    }
-
-    fn spawn(&mut self) -> std::io::Result<()> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    async fn wait_ready(&self) {
-        let url = self.url();
-        eventually(Duration::from_secs(10), "private redis-server answers", || async { ping(&url).await.is_ok() })
-            .await;
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts again on the same port, empty.
-    pub async fn restart(&mut self) {
-        self.stop();
-        self.spawn().unwrap();
-        self.wait_ready().await;
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

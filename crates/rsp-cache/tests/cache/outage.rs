@@ -7,9 +7,10 @@ use bytes::Bytes;
 use redis::AsyncCommands;
 use rsp_cache::TwoLevelCache;
 use rsp_core::cache::{Cache, CacheKind, Cached, Invalidation, Lookup, Origin};
+use rsp_test_services::PrivateRedis;
 use tokio::time::Instant;
 
-use crate::helpers::{PrivateRedis, Proxy, clean, eventually, heard, raw, shared_redis, test_config};
+use crate::helpers::{Proxy, clean, eventually, heard, raw, shared_redis, test_config};
 
 /// Runs a miss-then-fill of `key` and returns how long the two calls took.
 async fn timed_fill(cache: &TwoLevelCache, key: &str) -> Duration {
@@ -25,7 +26,7 @@ async fn is_hit(cache: &TwoLevelCache, key: &str) -> bool {
 
 #[tokio::test]
 async fn the_cache_works_without_redis_and_fills_again_when_it_returns() {
-    let Some(mut redis) = PrivateRedis::start().await else { return };
+    let Some(mut redis) = PrivateRedis::start_volatile() else { return };
     let config = test_config();
     let a = TwoLevelCache::connect(&redis.url(), config.clone()).await.unwrap();
     let b = TwoLevelCache::connect(&redis.url(), config.clone()).await.unwrap();
@@ -51,7 +52,7 @@ async fn the_cache_works_without_redis_and_fills_again_when_it_returns() {
     assert!(!is_hit(&a, "acme/before").await, "invalidations still apply locally");
 
     let mut heard_by_b = b.subscribe();
-    redis.restart().await;
+    redis.start_again().unwrap();
     eventually(Duration::from_secs(10), "both replicas listen again", || async {
         a.is_listening() && b.is_listening()
     })
@@ -111,7 +112,7 @@ async fn a_replica_that_cannot_reach_redis_replays_its_invalidations() {
 
 #[tokio::test]
 async fn a_replica_started_while_redis_is_down_joins_it_later() {
-    let Some(mut redis) = PrivateRedis::start().await else { return };
+    let Some(mut redis) = PrivateRedis::start_volatile() else { return };
     redis.stop();
     let config = test_config();
     let started = Instant::now();
@@ -122,7 +123,7 @@ async fn a_replica_started_while_redis_is_down_joins_it_later() {
     assert!(is_hit(&a, "acme/early").await, "L1 works from the start");
 
     let mut heard_by_a = a.subscribe();
-    redis.restart().await;
+    redis.start_again().unwrap();
     eventually(Duration::from_secs(10), "A subscribes once redis is up", || async { a.is_listening() }).await;
     heard(&mut heard_by_a, Duration::from_secs(1), |i, _| *i == Invalidation::All).await;
     let b = TwoLevelCache::connect(&redis.url(), config.clone()).await.unwrap();

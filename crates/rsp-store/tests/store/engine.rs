@@ -70,17 +70,13 @@ impl Engine {
     }
 }
 
-pub fn database_url() -> String {
-    std::env::var("RSP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
+pub use rsp_test_services::database_url;
 
 /// Connects, or returns `None` after printing why when the server is unreachable, unless `CI=true`,
 /// where an unreachable database fails the test.
 pub async fn connect_or_skip(options: &PostgresOptions) -> Option<PostgresStore> {
     if let Some(reason) = unreachable() {
-        let url = rsp_store::postgres::redact(&options.url);
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL at {url} is unreachable under CI: {reason}");
-        eprintln!("skipped: PostgreSQL at {url} is unreachable: {reason}");
+        rsp_test_services::unavailable(&format!("PostgreSQL at {}", rsp_store::postgres::redact(&options.url)), reason);
         return None;
     }
     match PostgresStore::connect(options).await {

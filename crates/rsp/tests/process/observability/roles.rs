@@ -5,13 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
+use rsp_testkit::services::database_url;
 
 use super::{create_client, drive_traffic, free_port, scrape};
 use crate::server::Server;
-
-fn database_url() -> String {
-    std::env::var("RSP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
 
 fn psql(sql: &str) -> Result<(), String> {
     let output = Command::new("psql")
