@@ -1,5 +1,5 @@
-//! L1: one moka cache per stored kind, bounded in bytes, TinyLFU admission, a TTL per entry; and the
-//! per-kind invalidation counters behind [`FillTicket`]s.
+//! L1: one moka cache per stored kind, bounded in bytes, TinyLFU admission, a TTL per entry; the per-kind
+//! invalidation counters behind [`FillTicket`]s; and the coalescing of concurrent misses ([`InFlight`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -9,6 +9,14 @@ use moka::future::Cache as Moka;
 use rsp_core::cache::{CacheError, CacheKind, Cached, FillTicket, Invalidation};
 
 use crate::config::{CacheConfig, KindConfig};
+use crate::in_flight::{InFlight, Turn};
+
+/// What a lookup in L1 found.
+pub(crate) enum Looked {
+    Found(Cached),
+    /// Nothing: fill with this ticket (which leads the load when no other lookup of the key was loading).
+    Missed(FillTicket),
+}
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -82,6 +90,7 @@ pub(crate) struct L1 {
     verified_token: Slot,
     decision: Slot,
     revocation: Slot,
+    in_flight: InFlight,
 }
 
 impl L1 {
@@ -92,6 +101,7 @@ impl L1 {
             verified_token: Slot::new(CacheKind::VerifiedToken, &config.verified_token),
             decision: Slot::new(CacheKind::Decision, &config.decision),
             revocation: Slot::new(CacheKind::Revocation, &config.revocation),
+            in_flight: InFlight::default(),
         }
     }
 
@@ -120,6 +130,26 @@ impl L1 {
     /// Whether no invalidation of the ticket's kind happened since it was taken.
     pub(crate) fn is_current(&self, ticket: &FillTicket) -> bool {
         self.slot(ticket.kind()).is_some_and(|slot| slot.epoch.load(Ordering::SeqCst) == ticket.epoch())
+    }
+
+    /// The entry of `key`, or a ticket to fill it. A miss while another lookup of the key is loading it
+    /// waits for that load and reads again (see [`InFlight`]); the ticket of a miss after that wait leads
+    /// nothing, so a failing load is not waited for twice.
+    pub(crate) async fn lookup(&self, kind: CacheKind, key: &str) -> Result<Looked, CacheError> {
+        let ticket = self.ticket(kind, key)?;
+        if let Some(cached) = self.get(kind, key).await {
+            return Ok(Looked::Found(cached));
+        }
+        let ticket = match self.in_flight.lead_or_wait(kind, key).await {
+            Turn::Lead(lease) => ticket.leading(lease),
+            Turn::Waited => self.ticket(kind, key)?,
+        };
+        // Read again: the key may have been filled between the miss and the turn (then the lease, dropped
+        // with the ticket, releases at once) or during the wait.
+        Ok(match self.get(kind, key).await {
+            Some(cached) => Looked::Found(cached),
+            None => Looked::Missed(ticket),
+        })
     }
 
     pub(crate) async fn get(&self, kind: CacheKind, key: &str) -> Option<Cached> {

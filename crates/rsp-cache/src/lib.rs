@@ -18,6 +18,7 @@
 
 mod breaker;
 pub mod config;
+mod in_flight;
 mod l1;
 mod l2;
 mod local;

@@ -9,7 +9,7 @@ use rsp_core::cache::{
 use tokio::sync::broadcast;
 
 use crate::config::{CacheConfig, ConfigError};
-use crate::l1::L1;
+use crate::l1::{L1, Looked};
 use crate::metrics::{self, Level};
 
 /// The cache of a platform that is its only replica: the same L1 as [`crate::TwoLevelCache`], with
@@ -31,13 +31,12 @@ impl LocalCache {
 #[async_trait]
 impl Cache for LocalCache {
     async fn get(&self, kind: CacheKind, key: &str) -> Result<Lookup, CacheError> {
-        let ticket = self.l1.ticket(kind, key)?;
-        let cached = self.l1.get(kind, key).await;
-        metrics::request(kind, Level::L1, cached.is_some());
-        Ok(match cached {
-            Some(Cached::Value(bytes)) => Lookup::Hit(bytes),
-            Some(Cached::Absent) => Lookup::Absent,
-            None => Lookup::Miss(ticket),
+        let looked = self.l1.lookup(kind, key).await?;
+        metrics::request(kind, Level::L1, matches!(looked, Looked::Found(_)));
+        Ok(match looked {
+            Looked::Found(Cached::Value(bytes)) => Lookup::Hit(bytes),
+            Looked::Found(Cached::Absent) => Lookup::Absent,
+            Looked::Missed(ticket) => Lookup::Miss(ticket),
         })
     }
 

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::{CacheConfig, ConfigError};
-use crate::l1::L1;
+use crate::l1::{L1, Looked};
 use crate::l2::L2;
 use crate::metrics::{self, Level};
 use crate::wire::{self, Keys, Message, Stored};
@@ -169,11 +169,13 @@ fn found(cached: Cached) -> Lookup {
 impl Cache for TwoLevelCache {
     async fn get(&self, kind: CacheKind, key: &str) -> Result<Lookup, CacheError> {
         let inner = &self.inner;
-        let ticket = inner.l1.ticket(kind, key)?;
-        if let Some(cached) = inner.l1.get(kind, key).await {
-            metrics::request(kind, Level::L1, true);
-            return Ok(found(cached));
-        }
+        let ticket = match inner.l1.lookup(kind, key).await? {
+            Looked::Found(cached) => {
+                metrics::request(kind, Level::L1, true);
+                return Ok(found(cached));
+            }
+            Looked::Missed(ticket) => ticket,
+        };
         metrics::request(kind, Level::L1, false);
         let stored = match inner.l2.get(&inner.l2.keys().entry(kind, key)).await {
             Some((Stored::Value(bytes), left)) => Some((Cached::Value(bytes), left)),

@@ -26,6 +26,7 @@
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -158,17 +159,55 @@ impl fmt::Debug for Cached {
 
 /// Permission to fill one key, handed out by a miss. It remembers how many invalidations of its kind the
 /// cache had seen, so a fill that an invalidation overtook is dropped instead of caching an old value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// It may carry a [`FillLease`], which other lookups of the key wait on while this one loads.
+#[derive(Clone, Debug)]
 pub struct FillTicket {
     kind: CacheKind,
     key: String,
     epoch: u64,
+    lease: Option<FillLease>,
 }
+
+/// Held by the [`FillTicket`] of the one lookup that loads a key while concurrent lookups of it wait; what
+/// releases them when the last copy of the ticket is gone (filled, or dropped by a loader that failed) is
+/// the adapter's, behind this type.
+#[derive(Clone)]
+pub struct FillLease {
+    /// Never read: held for what dropping its last copy does.
+    _release_on_drop: Arc<dyn Send + Sync>,
+}
+
+impl FillLease {
+    pub fn new(release_on_drop: impl Send + Sync + 'static) -> Self {
+        Self { _release_on_drop: Arc::new(release_on_drop) }
+    }
+}
+
+impl fmt::Debug for FillLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FillLease")
+    }
+}
+
+/// Two tickets are equal when they permit the same fill; the lease is not part of that.
+impl PartialEq for FillTicket {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.key, self.epoch) == (other.kind, &other.key, other.epoch)
+    }
+}
+
+impl Eq for FillTicket {}
 
 impl FillTicket {
     /// For adapters: `epoch` is their count of invalidations of `kind` when the lookup started.
     pub fn new(kind: CacheKind, key: impl Into<String>, epoch: u64) -> Self {
-        Self { kind, key: key.into(), epoch }
+        Self { kind, key: key.into(), epoch, lease: None }
+    }
+
+    /// For adapters: the ticket of the lookup that leads the load of its key.
+    pub fn leading(mut self, lease: FillLease) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     pub fn kind(&self) -> CacheKind {
