@@ -24,10 +24,10 @@ macro_rules! delete_in_batches {
 
 pub(crate) use delete_in_batches;
 
-/// Implements `EventBus`, and the public `trim` and `trim_dead_letters`, for `$bus`, a struct with a `pool` and `groups`
-/// ([`super::KnownGroups`]) field, whose connections are `$conn`. Besides its `RECLAIM`, `DUE`, `NEW`,
-/// `STATS_HELD`, `STATS_ALL` and `OLDEST_ALL` statements and a `bury(connection, group, seq, attempt, error,
-/// now)` function in scope, the engine provides:
+/// Implements `EventBus`, and the public `trim` and `trim_dead_letters`, for `$bus`, a struct with a `pool`
+/// and `groups` ([`super::KnownGroups`]) field, whose connections are `$conn`. Besides its `RECLAIM`, `DUE`,
+/// `NEW`, `STATS_HELD`, `STATS_ALL` and `OLDEST_ALL` statements and a `bury(connection, group, seq, attempt,
+/// error, now)` function in scope, the engine provides:
 /// - `receive_once(group, consumer, max, reclaim_after)`: one receive, calling `claim_in` in its transaction;
 /// - `publish_events(events)`, with `events` not empty;
 /// - `ack_seqs(group, seqs)`: deletes the deliveries of those receipts;
