@@ -7,8 +7,24 @@
 //! RSS under load stays at the high-water mark of every thread's arena at once. Fixing the threshold at
 //! glibc's own starting value stops that drift: with `bench/memory.sh 6s 32` (five runs each), the mixed
 //! load's peak fell from 54.5–59.5 to 49.1–56.5 MiB and the highest peak of the ten loads from a median of
-//! 67.4 to 65.4 MiB, at the same throughput (BENCHMARKS.md, top). Fewer arenas (`M_ARENA_MAX`) cut more
-//! but cost throughput; mimalloc and jemalloc both idle above 20 MB.
+//! 67.4 to 65.4 MiB, at the same throughput (BENCHMARKS.md). Fewer arenas (`M_ARENA_MAX`) cut more but
+//! cost throughput; mimalloc and jemalloc both idle above 20 MB.
+//!
+//! glibc also gives back only the top of an arena, and only when a free happens there: memory freed in the
+//! middle of an arena, or by a thread that then goes quiet, stays resident until the process exits. So once
+//! a burst of work is over, a thread trims every arena (`malloc_trim`): after the ten loads of
+//! `bench/memory.sh` the server goes back to ~33 MiB instead of staying at 63–66. It does not trim while the
+//! process is busy: trimming every 2 s under load lowered the peaks by a few MiB but cost 5–10% of the
+//! throughput of several loads (pages handed back and faulted in again), BENCHMARKS.md.
+
+use std::time::Duration;
+
+/// How often the trimming thread looks at how busy the process was.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// CPU time below which an interval counts as quiet: 10 ticks of `/proc/self/stat` (USER_HZ is 100 on
+/// Linux) in 2 s, 5% of one core. An idle server uses none; a loaded one, most of two cores.
+const QUIET_TICKS: u64 = 10;
 
 /// The size from which each allocation is mapped on its own (and so returned when freed): glibc's default.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -31,11 +47,126 @@ pub fn return_large_frees_to_the_system() -> bool {
     }
 }
 
+/// Starts the thread that trims once the process falls quiet after work. On other C libraries it starts
+/// nothing.
+pub fn trim_freed_memory_when_quiet() -> std::io::Result<()> {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        std::thread::Builder::new().name("rsp-trim".into()).spawn(|| {
+            let mut quiet = QuietAfterWork::new(cpu_ticks());
+            loop {
+                std::thread::sleep(LOOK_EVERY);
+                if quiet.trim_now(cpu_ticks()) {
+                    trim_freed_memory();
+                }
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Decides, one interval at a time, when to trim: in the first quiet interval after a busy one, once.
+#[derive(Debug)]
+struct QuietAfterWork {
+    last_ticks: Option<u64>,
+    trimmed: bool,
+}
+
+impl QuietAfterWork {
+    fn new(ticks: Option<u64>) -> Self {
+        Self { last_ticks: ticks, trimmed: false }
+    }
+
+    /// `ticks` is the process's CPU time now; an unreadable one counts as quiet.
+    fn trim_now(&mut self, ticks: Option<u64>) -> bool {
+        let used = match (self.last_ticks, ticks) {
+            (Some(before), Some(now)) => now.saturating_sub(before),
+            _ => 0,
+        };
+        self.last_ticks = ticks;
+        if used >= QUIET_TICKS {
+            self.trimmed = false;
+            return false;
+        }
+        !std::mem::replace(&mut self.trimmed, true)
+    }
+}
+
+/// The process's CPU time so far, user and system, in clock ticks (`/proc/self/stat`).
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name (in parentheses, and free to contain spaces): state, then 10 fields, then
+    // utime and stime.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+/// Returns the free pages of every arena to the system now. Returns whether any memory was released.
+pub fn trim_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        #[allow(unsafe_code, reason = "malloc_trim has no safe binding; the call is sound as argued below")]
+        // SAFETY: `malloc_trim` takes each arena's lock in turn and only advises the kernel that free pages
+        // are unused; it changes no allocated memory, and glibc allows it from any thread at any time.
+        let released = unsafe { libc::malloc_trim(0) };
+        released == 1
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// The process's resident memory (`VmRSS` of `/proc/self/status`), in bytes; `None` where there is none.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?.trim().strip_suffix("kB")?;
+    kib.trim().parse::<u64>().ok().map(|kib| kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_once_in_the_first_quiet_interval_after_work() {
+        let mut quiet = QuietAfterWork::new(Some(1_000));
+        assert!(quiet.trim_now(Some(1_002)), "a quiet start trims what start-up freed");
+        assert!(!quiet.trim_now(Some(1_003)), "and not again while nothing happens");
+        assert!(!quiet.trim_now(Some(1_200)), "busy: no trim under load");
+        assert!(!quiet.trim_now(Some(1_400)));
+        assert!(quiet.trim_now(Some(1_405)), "the load is over");
+        assert!(!quiet.trim_now(Some(1_406)));
+        assert!(!quiet.trim_now(None), "an unreadable clock counts as quiet, and this quiet spell has trimmed");
+    }
+
+    #[test]
+    fn the_process_cpu_time_is_read() {
+        let before = cpu_ticks().unwrap();
+        assert!(cpu_ticks().unwrap() >= before);
+    }
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn glibc_accepts_the_threshold() {
-        assert!(super::return_large_frees_to_the_system());
+        assert!(return_large_frees_to_the_system());
+    }
+
+    /// Memory freed below a live block is not given back by glibc on its own; a trim gives it back.
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn a_trim_returns_memory_freed_in_the_middle_of_an_arena() {
+        const BLOCKS: usize = 16 * 1024;
+        let freed: Vec<Vec<u8>> = (0..BLOCKS).map(|i| vec![u8::try_from(i % 251).unwrap(); 4096]).collect();
+        // A live block above the freed ones, so that glibc's own trimming of the arena's top cannot take them.
+        let above = std::hint::black_box(Box::new([1u8; 64]));
+        let before = resident_bytes().unwrap();
+        drop(freed);
+        let after_free = resident_bytes().unwrap();
+        assert!(trim_freed_memory(), "the trim released nothing");
+        let after_trim = resident_bytes().unwrap();
+        assert!(after_free > before - 32 * 1024 * 1024, "glibc already returned the blocks on its own");
+        assert!(after_trim + 32 * 1024 * 1024 < after_free, "{after_free} -> {after_trim}: 64 MiB were freed");
+        assert_eq!(above[0], 1);
     }
 }

@@ -66,6 +66,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     // Before the runtime starts its threads, so that no allocation anywhere sees glibc's moving threshold.
     rsp::allocator::return_large_frees_to_the_system();
+    if let Err(error) = rsp::allocator::trim_freed_memory_when_quiet() {
+        eprintln!("warning: no thread to return freed memory: {error}");
+    }
     run_to_exit()
 }
 

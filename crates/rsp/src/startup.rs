@@ -55,15 +55,9 @@ fn prometheus() -> anyhow::Result<&'static PrometheusHandle> {
 /// `/proc/self/status` at each scrape. By hand: it is one line of procfs, and the collector crates pull in
 /// a procfs parser for it. Elsewhere than Linux the gauge is absent.
 fn record_resident_memory() {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return };
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().strip_suffix("kB"))
-        .and_then(|number| number.trim().parse::<u64>().ok());
-    if let Some(kib) = kib {
+    if let Some(bytes) = crate::allocator::resident_bytes() {
         #[expect(clippy::cast_precision_loss, reason = "a gauge is an f64; memory sizes fit in its 52 bits")]
-        metrics::gauge!("process_resident_memory_bytes").set((kib * 1024) as f64);
+        metrics::gauge!("process_resident_memory_bytes").set(bytes as f64);
     }
 }
 
