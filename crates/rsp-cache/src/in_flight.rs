@@ -34,14 +34,15 @@ pub(crate) enum Turn {
 
 impl InFlight {
     pub(crate) async fn lead_or_wait(&self, kind: CacheKind, key: &str) -> Turn {
+        let id = (kind, key.to_owned());
         let notify = {
             let mut loads = self.loads.lock().unwrap_or_else(PoisonError::into_inner);
-            match loads.get(&(kind, key.to_owned())) {
+            match loads.get(&id) {
                 Some(notify) => Arc::clone(notify),
                 None => {
                     let notify = Arc::new(Notify::new());
-                    loads.insert((kind, key.to_owned()), Arc::clone(&notify));
-                    let release = Release { loads: Arc::clone(&self.loads), kind, key: key.to_owned(), notify };
+                    loads.insert(id.clone(), Arc::clone(&notify));
+                    let release = Release { loads: Arc::clone(&self.loads), id, notify };
                     return Turn::Lead(FillLease::new(release));
                 }
             }
@@ -53,7 +54,7 @@ impl InFlight {
             .loads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&(kind, key.to_owned()))
+            .get(&id)
             .is_some_and(|current| Arc::ptr_eq(current, &notify));
         if still_loading {
             let _ = tokio::time::timeout(WAIT_AT_MOST, ended).await;
@@ -71,17 +72,15 @@ impl InFlight {
 /// flight and its waiters wake.
 struct Release {
     loads: Arc<Loads>,
-    kind: CacheKind,
-    key: String,
+    id: (CacheKind, String),
     notify: Arc<Notify>,
 }
 
 impl Drop for Release {
     fn drop(&mut self) {
         let mut loads = self.loads.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = (self.kind, std::mem::take(&mut self.key));
-        if loads.get(&id).is_some_and(|current| Arc::ptr_eq(current, &self.notify)) {
-            loads.remove(&id);
+        if loads.get(&self.id).is_some_and(|current| Arc::ptr_eq(current, &self.notify)) {
+            loads.remove(&self.id);
         }
         drop(loads);
         self.notify.notify_waiters();

@@ -122,9 +122,15 @@ impl L1 {
 
     /// A ticket for a lookup of `key` that starts now. Take it before reading either level.
     pub(crate) fn ticket(&self, kind: CacheKind, key: &str) -> Result<FillTicket, CacheError> {
+        Ok(FillTicket::new(kind, key, self.epoch(kind, key)?))
+    }
+
+    /// The invalidation count a ticket for `key` taken now would carry, once `kind` and `key` are checked.
+    /// A lookup reads it first and builds the ticket only on a miss: a hit allocates nothing.
+    fn epoch(&self, kind: CacheKind, key: &str) -> Result<u64, CacheError> {
         let slot = self.slot(kind).ok_or(CacheError::NotStored { kind })?;
         rsp_core::cache::check_key(key)?;
-        Ok(FillTicket::new(kind, key, slot.epoch.load(Ordering::SeqCst)))
+        Ok(slot.epoch.load(Ordering::SeqCst))
     }
 
     /// Whether no invalidation of the ticket's kind happened since it was taken.
@@ -136,12 +142,12 @@ impl L1 {
     /// waits for that load and reads again (see [`InFlight`]); the ticket of a miss after that wait leads
     /// nothing, so a failing load is not waited for twice.
     pub(crate) async fn lookup(&self, kind: CacheKind, key: &str) -> Result<Looked, CacheError> {
-        let ticket = self.ticket(kind, key)?;
+        let epoch = self.epoch(kind, key)?;
         if let Some(cached) = self.get(kind, key).await {
             return Ok(Looked::Found(cached));
         }
         let ticket = match self.in_flight.lead_or_wait(kind, key).await {
-            Turn::Lead(lease) => ticket.leading(lease),
+            Turn::Lead(lease) => FillTicket::new(kind, key, epoch).leading(lease),
             Turn::Waited => self.ticket(kind, key)?,
         };
         // Read again: the key may have been filled between the miss and the turn (then the lease, dropped
