@@ -39,6 +39,9 @@ const FALLBACK_NICE: i32 = 10;
 /// hash takes 25–80 ms here, so this only passes when the machine's other work is starving them.
 const STARVED_AFTER: Duration = Duration::from_secs(1);
 
+/// How long a lane waits for a job before it runs its `when_quiet` (and then again every as long).
+const QUIET_AFTER: Duration = Duration::from_secs(5);
+
 /// The share of one core that hashing takes while the request threads are busy: after a hash that took
 /// `t` during which they were, the hashing thread rests `t·(1−share)/share`. Measured with
 /// `bench/login-storm.sh` (BENCHMARKS.md): however low its priority, a hash running beside token
@@ -46,10 +49,17 @@ const STARVED_AFTER: Duration = Duration::from_secs(1);
 /// is bounded by bounding its share. On a server with nothing else to do, hashes run back to back.
 const SHARE_OF_A_BUSY_CORE: f64 = 0.5;
 
-/// Request threads busy more than this share of their time during a hash count as busy. Serving the
-/// logins themselves keeps them well below it (tens of microseconds each against a hash's tens of
-/// milliseconds); 2,000 tokens/s on two workers is about 8%.
-const BUSY: f64 = 0.02;
+/// Request threads busy more than this share of their time, on average over about [`AVERAGED_OVER`], count
+/// as busy. Serving nothing but logins as fast as one hashing thread allows keeps each of two workers 3–4%
+/// busy (the login page, the form post, the session, and the runtime's own search for work between such
+/// sparse requests); 2,000 tokens/s keep them about 11% busy (CPU ticks of `/proc/PID/task`, both measured
+/// on this 2-core box).
+const BUSY: f64 = 0.06;
+
+/// The time constant of the average busy share. Measured over each hash alone (~13 ms), the share swung
+/// widely from one hash to the next: with a threshold of 2% the hasher rested after most hashes of a pure
+/// login load, and `rsp loadtest --scenario login` made 42–49 logins/s where hashing alone allows ~70.
+const AVERAGED_OVER: Duration = Duration::from_millis(500);
 
 /// How busy the request threads (the tokio runtime the hasher was started from) are, from the runtime's
 /// own per-worker busy time.
@@ -63,23 +73,59 @@ impl RequestLoad {
         Self { runtime: tokio::runtime::Handle::try_current().ok() }
     }
 
-    /// The workers' busy time so far, summed.
-    fn busy(&self) -> Option<Duration> {
+    /// The workers' busy time so far, summed, and how many workers there are.
+    fn busy(&self) -> Option<(Duration, usize)> {
         let metrics = self.runtime.as_ref()?.metrics();
-        Some((0..metrics.num_workers()).map(|worker| metrics.worker_total_busy_duration(worker)).sum())
+        let workers = metrics.num_workers();
+        Some(((0..workers).map(|worker| metrics.worker_total_busy_duration(worker)).sum(), workers))
+    }
+}
+
+/// One hashing thread's running average of the request threads' busy share.
+#[derive(Debug)]
+struct BusyShare {
+    load: RequestLoad,
+    /// When the average was last updated, and the workers' busy time then.
+    last: Option<(Instant, Duration)>,
+    average: f64,
+}
+
+impl BusyShare {
+    fn new(load: RequestLoad) -> Self {
+        let last = load.busy().map(|(busy, _)| (Instant::now(), busy));
+        Self { load, last, average: 0.0 }
     }
 
-    /// Whether the workers were busy during the `took` since `before` was read.
-    fn was_busy(&self, before: Option<Duration>, took: Duration) -> bool {
-        let (Some(before), Some(now), Some(runtime)) = (before, self.busy(), &self.runtime) else {
-            return false;
+    /// Folds the time since the last update into the average (weighted by its length, so an idle minute
+    /// counts for more than a busy millisecond) and returns it; 0 outside a runtime.
+    fn update(&mut self) -> f64 {
+        let (Some((then, busy_then)), Some((busy_now, workers))) = (self.last, self.load.busy()) else {
+            return 0.0;
         };
-        let capacity = took.as_secs_f64() * runtime.metrics().num_workers() as f64;
-        capacity > 0.0 && now.saturating_sub(before).as_secs_f64() / capacity > BUSY
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(then).as_secs_f64();
+        let capacity = elapsed * workers as f64;
+        if capacity > 0.0 {
+            let share = busy_now.saturating_sub(busy_then).as_secs_f64() / capacity;
+            let weight = 1.0 - (-elapsed / AVERAGED_OVER.as_secs_f64()).exp();
+            self.average += weight * (share - self.average);
+            self.last = Some((now, busy_now));
+        }
+        self.average
     }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// What a lane's thread does when no job has come for [`QUIET_AFTER`]: hand back memory kept for hashes.
+pub(super) type WhenQuiet = Arc<dyn Fn() + Send + Sync>;
+
+/// A lane's [`WhenQuiet`], and how long without a job counts as quiet.
+#[derive(Clone)]
+struct Quiet {
+    after: Duration,
+    then: WhenQuiet,
+}
 
 /// The answer to one hash, given once, by whichever thread computes it first.
 struct Answer<T>(Mutex<Option<oneshot::Sender<T>>>);
@@ -123,26 +169,33 @@ struct Lane {
 }
 
 impl Lane {
-    fn start(name: &str, size: usize, set_priority: fn()) -> std::io::Result<Self> {
+    fn start(name: &str, size: usize, set_priority: fn(), quiet: &Quiet) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let load = RequestLoad::current();
         for index in 0..size.max(1) {
             let queue = queue.clone();
-            let load = load.clone();
+            let mut request_threads = BusyShare::new(load.clone());
+            let quiet = quiet.clone();
             std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
                 set_priority();
                 loop {
                     // The lock is held to take a job, not to run it (a `while let` would hold it for the body).
-                    let next = lock(&queue).recv();
-                    let Ok(job) = next else { break };
+                    let next = lock(&queue).recv_timeout(quiet.after);
+                    let job = match next {
+                        Ok(job) => job,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            (quiet.then)();
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
                     let started = Instant::now();
-                    let busy_before = load.busy();
                     // A job that panics loses its answer (its caller sees the channel closed), not the
                     // thread: the lane keeps its size.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     let took = started.elapsed();
-                    if load.was_busy(busy_before, took) {
+                    if request_threads.update() > BUSY {
                         std::thread::sleep(rest_after(took));
                     }
                 }
@@ -165,14 +218,16 @@ pub(super) struct HashThreads {
 }
 
 impl HashThreads {
-    pub(super) fn start(size: usize) -> std::io::Result<Self> {
-        Self::start_with(size, STARVED_AFTER)
+    /// `size` idle threads and the fallback; each lane runs `when_quiet` whenever no job has come to it for
+    /// [`QUIET_AFTER`].
+    pub(super) fn start(size: usize, when_quiet: WhenQuiet) -> std::io::Result<Self> {
+        Self::start_with(size, STARVED_AFTER, Quiet { after: QUIET_AFTER, then: when_quiet })
     }
 
-    fn start_with(size: usize, starved_after: Duration) -> std::io::Result<Self> {
+    fn start_with(size: usize, starved_after: Duration, quiet: Quiet) -> std::io::Result<Self> {
         Ok(Self {
-            idle: Lane::start("rsp-argon2", size, idle_priority)?,
-            fallback: Lane::start("rsp-argon2-fallback", 1, fallback_priority)?,
+            idle: Lane::start("rsp-argon2", size, idle_priority, &quiet)?,
+            fallback: Lane::start("rsp-argon2-fallback", 1, fallback_priority, &quiet)?,
             starved_after,
         })
     }
@@ -269,10 +324,40 @@ mod tests {
 
     const IDLE: ThreadSchedulePolicy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
 
+    fn never_quiet() -> Quiet {
+        Quiet { after: Duration::from_secs(3600), then: Arc::new(|| ()) }
+    }
+
+    #[test]
+    fn each_lane_runs_its_quiet_work_while_no_job_comes_and_not_while_jobs_do() {
+        let quiet_on = Arc::new(Mutex::new(Vec::<String>::new()));
+        let record = quiet_on.clone();
+        let then: WhenQuiet = Arc::new(move || lock(&record).push(whereabouts().0));
+        let threads =
+            HashThreads::start_with(1, Duration::from_secs(3600), Quiet { after: Duration::from_millis(500), then })
+                .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // A job every 20 ms keeps the idle lane from falling quiet; the fallback lane, given none, does.
+        runtime.block_on(async {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_millis(1200) {
+                threads.run(|| ()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        assert!(!lock(&quiet_on).iter().any(|name| name == "rsp-argon2-0"), "{:?}", lock(&quiet_on));
+        assert!(lock(&quiet_on).iter().any(|name| name == "rsp-argon2-fallback-0"), "{:?}", lock(&quiet_on));
+        let waited = Instant::now();
+        while !lock(&quiet_on).iter().any(|name| name == "rsp-argon2-0") && waited.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(lock(&quiet_on).iter().any(|name| name == "rsp-argon2-0"), "without jobs the idle lane falls quiet");
+    }
+
     #[test]
     fn hashes_run_under_sched_idle_on_threads_of_their_own() {
         let before = (thread_schedule_policy().ok(), current_nice());
-        let threads = HashThreads::start(2).unwrap();
+        let threads = HashThreads::start(2, Arc::new(|| ())).unwrap();
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
             for _ in 0..4 {
                 let (name, policy, _) = threads.run(whereabouts).await.unwrap();
@@ -285,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_hash_the_idle_threads_are_starved_of_is_answered_by_the_fallback_thread() {
-        let threads = HashThreads::start_with(1, Duration::from_millis(50)).unwrap();
+        let threads = HashThreads::start_with(1, Duration::from_millis(50), never_quiet()).unwrap();
         let release = Arc::new(AtomicBool::new(false));
         let first_call = Arc::new(AtomicBool::new(true));
         let (release_wait, first) = (release.clone(), first_call.clone());
@@ -324,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_hash_that_panics_answers_none_and_the_threads_go_on() {
-        let threads = HashThreads::start_with(1, Duration::from_millis(20)).unwrap();
+        let threads = HashThreads::start_with(1, Duration::from_millis(20), never_quiet()).unwrap();
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
             assert_eq!(threads.run(|| -> u8 { panic!("a bug in a hash") }).await, None);
             assert_eq!(threads.run(|| 7).await, Some(7));
@@ -341,20 +426,17 @@ mod tests {
     #[test]
     fn request_threads_count_as_busy_only_while_they_work() {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let load = runtime.block_on(async { RequestLoad::current() });
-        let quiet = Duration::from_millis(100);
+        let mut share = BusyShare::new(runtime.block_on(async { RequestLoad::current() }));
 
-        let before = load.busy();
-        std::thread::sleep(quiet);
-        assert!(!load.was_busy(before, quiet), "an idle runtime is not busy");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(share.update() < BUSY, "an idle runtime is not busy");
 
-        let before = load.busy();
         let started = Instant::now();
-        // Both workers spin for the whole period, as request threads under load would.
+        // Both workers spin for 300 ms, as request threads under load would.
         runtime.block_on(async {
             let spin = || {
                 tokio::spawn(async move {
-                    while started.elapsed() < quiet {
+                    while started.elapsed() < Duration::from_millis(300) {
                         std::hint::spin_loop();
                     }
                 })
@@ -362,13 +444,20 @@ mod tests {
             let (a, b) = (spin(), spin());
             let _ = (a.await, b.await);
         });
-        let took = started.elapsed();
         // A worker publishes its busy time when it parks or every few dozen tasks, a moment after the work.
         let published = Instant::now();
-        while !load.was_busy(before, took) && published.elapsed() < Duration::from_secs(5) {
+        while share.update() <= BUSY && published.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(load.was_busy(before, took), "a working runtime is busy");
-        assert!(RequestLoad { runtime: None }.busy().is_none(), "outside a runtime nothing is measured");
+        assert!(share.update() > BUSY, "a working runtime is busy");
+
+        // Busy time published late counts then, so quiet takes a few time constants to show.
+        let quiet_since = Instant::now();
+        while share.update() >= BUSY && quiet_since.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(AVERAGED_OVER);
+        }
+        let quiet_again = share.update();
+        assert!(quiet_again < BUSY, "a runtime quiet again is soon not busy: {quiet_again}");
+        assert_eq!(BusyShare::new(RequestLoad { runtime: None }).update(), 0.0, "outside a runtime, never busy");
     }
 }
