@@ -14,6 +14,7 @@ mod threads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -24,6 +25,12 @@ use self::scratch::ScratchMemory;
 use self::threads::HashThreads;
 
 use crate::crypto::random::{random_bytes, random_token};
+
+/// Seconds each Argon2 computation took (hashing or verifying), on the hashing thread: with
+/// [`HASHING_THREADS`], how much of the hashing capacity logins use (`rate(…_sum)` / threads).
+pub const HASH_SECONDS: &str = "rsp_password_hash_seconds";
+/// How many Argon2 computations may run at once (the pool's permits), set when the hashing threads start.
+pub const HASHING_THREADS: &str = "rsp_password_hashing_threads";
 
 /// Why a password could not be hashed or checked. Never the password's fault: a stored hash that does not
 /// parse, parameters out of range, or the blocking pool gone.
@@ -169,6 +176,8 @@ impl PasswordHasher {
         let scratch = self.scratch.clone();
         let started = HashThreads::start(self.pool_size, Arc::new(move || scratch.release_unused()))
             .map_err(|e| HashError::Pool(e.to_string()))?;
+        #[expect(clippy::cast_precision_loss, reason = "a gauge is an f64; a thread count fits")]
+        metrics::gauge!(HASHING_THREADS).set(self.pool_size as f64);
         // Two first callers may race; the loser's threads end when it is dropped here.
         Ok(self.threads.get_or_init(|| started))
     }
@@ -206,12 +215,15 @@ fn compute(
     let mut salt_bytes = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
     let salt = salt.decode_b64(&mut salt_bytes)?;
     let output_len = argon2.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-    Output::init_with(output_len, |out| {
+    let started = Instant::now();
+    let output = Output::init_with(output_len, |out| {
         scratch.with(argon2.params().block_count(), |memory| {
             argon2.hash_password_into_with_memory(password.expose().as_bytes(), salt, out, memory)
         })?;
         Ok(())
-    })
+    });
+    metrics::histogram!(HASH_SECONDS).record(started.elapsed().as_secs_f64());
+    output
 }
 
 /// Verifies with the algorithm, version and parameters recorded in `phc` (as the library's verifier does),

@@ -56,9 +56,29 @@ fn create_client(dir: &Path, data_dir: &Path, name: &str, scope: &str) -> (Strin
     (created["client_id"].as_str().unwrap().to_owned(), created["client_secret"].as_str().unwrap().to_owned())
 }
 
-/// A token, an introspection, a client update and a key rotation, and two decisions (a cache miss,
-/// then a hit) against `url`.
+fn create_user_with_password(dir: &Path, data_dir: &Path) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let data_dir = data_dir.to_str().unwrap();
+    let mut create = Command::new(crate::server::BIN)
+        .args(["user", "create", "--data-dir", data_dir, "--tenant", "default", "--username", "observed"])
+        .arg("--password-stdin")
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    let output = create.wait_with_output().unwrap();
+    assert!(output.status.success(), "rsp user create: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A token, an introspection, a client update and a key rotation, a user with a password (one Argon2
+/// hash on the server), and two decisions (a cache miss, then a hit) against `url`.
 fn drive_traffic(dir: &Path, data_dir: &Path, url: &str, decisions_url: &str) {
+    create_user_with_password(dir, data_dir);
     let (id, secret) = create_client(dir, data_dir, "observed", "api:read");
     let token = post_form(
         &format!("{url}/t/default/oauth2/token"),

@@ -2,10 +2,10 @@
 //!
 //! Each hash fills 19 MiB of blocks. Allocated per hash, that memory is mapped, faulted in page by page and
 //! unmapped every time (the server freezes glibc's mmap threshold, so a block that size is never recycled
-//! from the heap): a hash then took 20–22 ms instead of 12–14 here, and `bench/login-storm.sh` made 26
-//! wrong-password logins/s instead of 43 (BENCHMARKS.md). Argon2 overwrites every block before reading
-//! it, so the memory of one hash serves the next as it is. Memory nobody has used for [`RELEASE_AFTER`] is
-//! dropped (and so unmapped), so a server that saw one login does not keep its blocks for good.
+//! from the heap): `rsp loadtest --scenario login` made 28 logins/s instead of 44, and a login storm
+//! (`bench/login-storm.sh`) 21–22 instead of 33–34 (BENCHMARKS.md). Argon2 overwrites every block before
+//! reading it, so the memory of one hash serves the next as it is. Memory nobody has used for
+//! [`RELEASE_AFTER`] is dropped (and so unmapped), so a server that saw one login does not keep it for good.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
