@@ -89,30 +89,26 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// A hasher with `params` whose pool runs at most `pool_size` (at least 1) hashes at once.
     pub fn new(params: HashParams, pool_size: usize) -> Result<Self, HashError> {
-        let blocks = argon2_for(params)?.params().block_count();
-        Ok(Self {
-            params,
-            pool: Semaphore::new(pool_size.max(1)),
-            pool_size: pool_size.max(1),
-            threads: std::sync::OnceLock::new(),
-            scratch: Arc::new(ScratchMemory::new(blocks)),
-            permits_taken: AtomicU64::new(0),
-            dummy: OnceCell::new(),
-        })
+        let checked = argon2_for(params)?;
+        Ok(Self::assemble(params, checked.params(), pool_size))
     }
 
     /// OWASP parameters, one pool slot per CPU but one: a login storm then never takes every core, and
     /// token, introspection and decision requests keep one to themselves (one slot on a single CPU).
     pub fn owasp() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let pool_size = cpus.saturating_sub(1).max(1);
-        let blocks = Params::DEFAULT.block_count();
+        // `HashParams::OWASP` is the library's default, so its checked form needs no check.
+        Self::assemble(HashParams::OWASP, &Params::DEFAULT, cpus.saturating_sub(1))
+    }
+
+    fn assemble(params: HashParams, checked: &Params, pool_size: usize) -> Self {
+        let pool_size = pool_size.max(1);
         Self {
-            params: HashParams::OWASP,
+            params,
             pool: Semaphore::new(pool_size),
             pool_size,
             threads: std::sync::OnceLock::new(),
-            scratch: Arc::new(ScratchMemory::new(blocks)),
+            scratch: Arc::new(ScratchMemory::new(checked.block_count())),
             permits_taken: AtomicU64::new(0),
             dummy: OnceCell::new(),
         }
@@ -279,6 +275,11 @@ mod tests {
         assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
         assert!(verify_with(CHEAP, &password, &ours, &scratch).unwrap().matches);
         assert_ne!(hash_with(CHEAP, &password, &scratch).unwrap(), ours, "a fresh salt each time");
+    }
+
+    #[test]
+    fn the_owasp_parameters_are_the_librarys_default_which_owasp_uses_unchecked() {
+        assert_eq!(argon2_for(HashParams::OWASP).unwrap().params(), &Params::DEFAULT);
     }
 
     #[test]

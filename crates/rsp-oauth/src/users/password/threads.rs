@@ -162,7 +162,8 @@ where
     })
 }
 
-/// `size` threads at one priority taking jobs from one queue; they end when this is dropped.
+/// `size` threads at one priority taking jobs from one queue, and running its [`Quiet`] work while none comes;
+/// they end when this is dropped.
 #[derive(Debug)]
 struct Lane {
     jobs: mpsc::Sender<Job>,
