@@ -14,6 +14,9 @@
 #       /tmp/cedar-agent/bin/cedar-agent (`cargo install --root /tmp/cedar-agent cedar-agent`); skipped
 #       with the reason printed otherwise. The issue's yardstick is its fork on Cedar 4.7, which is not
 #       published; crates.io has only upstream cedar-agent.
+#   (f) the HTTP floor: `rsp`'s example `http_floor`, the same tokio, axum and hyper stack answering a fixed
+#       JSON object to every request, no authentication, parsing or decision. floor / (a) is the highest
+#       "HTTP / in process" ratio any server measured this way could show on this box.
 # Every HTTP run uses the same yardstick: `rsp loadtest`, closed loop, CONNECTIONS connections, HTTP/1.1.
 # Prints the table and the ratios the issue asks for.
 #
@@ -34,7 +37,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"
 
 cargo build --release --locked -p rsp >&2
 cargo build --release --locked -p rsp-policy --example cedar_throughput >&2
+cargo build --release --locked -p rsp --example http_floor >&2
 RSP="$CARGO_TARGET_DIR/release/rsp"
+FLOOR="$CARGO_TARGET_DIR/release/examples/http_floor"
 INPROC="$CARGO_TARGET_DIR/release/examples/cedar_throughput"
 
 # shellcheck source=bench/lib.sh
@@ -61,6 +66,9 @@ pids+=($!)
 wait_for http://127.0.0.1:19091/health/ready
 wait_for http://127.0.0.1:19092/health/ready
 wait_for http://127.0.0.1:19093/health/ready
+"$FLOOR" 127.0.0.1:18280 >"$WORK/floor.log" 2>&1 &
+pids+=($!)
+wait_for http://127.0.0.1:18280/ready any
 
 agent_reason=""
 if [ ! -x "$CEDAR_AGENT" ]; then
@@ -99,12 +107,14 @@ for round in $(seq 1 "$ROUNDS"); do
   if [ -z "$agent_reason" ]; then
     results[agent]+="$(measure --scenario authorize --authorize-url http://127.0.0.1:18180/v1/is_authorized)"$'\n'
   fi
+  results[floor]+="$(measure --scenario authorize --authorize-url http://127.0.0.1:18280/authorize)"$'\n'
 done
 
 echo "Decisions of the engine (scope-sliced) against Cedar over the whole set, every workload request: $verified"
 echo
 python3 - "$ROUNDS" "$DURATION" "$CONNECTIONS" "$agent_reason" "${results[inproc]}" "${results[off]}" \
-  "${results[quiet]}" "${results[on]}" "${results[batch]}" "${results[batch_on]}" "${results[agent]:-}" <<'EOF'
+  "${results[quiet]}" "${results[on]}" "${results[batch]}" "${results[batch_on]}" "${results[agent]:-}" \
+  "${results[floor]}" <<'EOF'
 import statistics, sys
 rounds, duration, connections, agent_reason = sys.argv[1:5]
 def parse(text):
@@ -112,7 +122,7 @@ def parse(text):
     if not rows:
         return None
     return statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows), int(sum(r[2] for r in rows))
-inproc, off, quiet, on, batch, batch_on, agent = (parse(t) for t in sys.argv[5:12])
+inproc, off, quiet, on, batch, batch_on, agent, floor = (parse(t) for t in sys.argv[5:13])
 print(f"Cedar workload (100 policies, ~1,000 entities, 2,000 distinct requests); {rounds} rounds of {duration}, "
       f"alternating; HTTP: closed loop, {connections} connections; medians")
 print()
@@ -122,7 +132,8 @@ rows = [("(a) Cedar in process, 2 threads, no cache", inproc), ("(b) rsp HTTP, d
         ("(b') rsp HTTP, decision cache off, denial audit off", quiet),
         ("(c) rsp HTTP, decision cache on", on), ("(d) rsp batch endpoint (100 per request), cache off", batch),
         ("(d) rsp batch endpoint (100 per request), cache on", batch_on),
-        ("(e) cedar-agent (upstream, crates.io)", agent)]
+        ("(e) cedar-agent (upstream, crates.io)", agent),
+        ("(f) HTTP floor: a fixed answer, no work (examples/http_floor.rs)", floor)]
 for name, row in rows:
     if row is None:
         print(f"| {name} | skipped: {agent_reason} | | |")
@@ -134,6 +145,8 @@ print()
 ratio = lambda a, b: f"{a[0] / b[0]:.2f}" if a and b and b[0] else "n/a"
 print(f"HTTP cache off / in process:   {ratio(off, inproc)} (target >= 0.90)")
 print(f"  the same, denial audit off:  {ratio(quiet, inproc)}")
+print(f"  the most any HTTP server could show here (floor / in process): {ratio(floor, inproc)}")
+print(f"HTTP cache off / floor:        {ratio(off, floor)}")
 print(f"HTTP cache off / cedar-agent:  {ratio(off, agent)} (target >= 3 against the cedar-agent fork)")
 print(f"HTTP cache on / cedar-agent:   {ratio(on, agent)} (target >= 10 against the cedar-agent fork)")
 print(f"batch / single, cache on:      {ratio(batch_on, on)} (target >= 10)")

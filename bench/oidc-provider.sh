@@ -2,7 +2,10 @@
 # Side by side with node-oidc-provider (panva's certified OpenID Provider, the peer in ../shared/peers):
 # client_credentials with ES256 JWT access tokens, and introspection, measured with the same yardstick
 # (`rsp loadtest`, closed loop) against both servers, alternately (A B A B …) in one run; prints the
-# median of each server's rounds, their ratio, and each server's RSS after the run.
+# median of each server's rounds, their ratio, and each server's RSS after the run. A third server, the
+# HTTP floor (`rsp`'s example `http_floor`: the same tokio, axum and hyper stack answering a fixed JSON
+# object, no work at all), is measured the same way: floor / peer is the highest ratio any server on this
+# stack could show on this box with the load generator beside it.
 #
 # Usage: bench/oidc-provider.sh [ROUNDS] [DURATION] [CONNECTIONS]   (defaults: 3 rounds, 10s, 32)
 # Peer scripts come from RSP_PEERS_DIR (default ../shared/peers). Needs node and npm (the peer is installed from the npm registry into /tmp/peer-oidc-provider).
@@ -20,7 +23,9 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsp-target}"
 
 cargo build --release --locked -p rsp >&2
+cargo build --release --locked -p rsp --example http_floor >&2
 RSP="$CARGO_TARGET_DIR/release/rsp"
+FLOOR="$CARGO_TARGET_DIR/release/examples/http_floor"
 bash "$PEERS/oidc-provider/setup.sh" "$PEER_DIR" >&2
 
 # shellcheck source=bench/lib.sh
@@ -33,11 +38,15 @@ RSP_PID=$!
 (cd "$PEER_DIR" && ALG=ES256 QUIET=1 PORT=13000 exec node server.mjs) >"$WORK/peer.log" 2>&1 &
 pids+=($!)
 PEER_PID=$!
+"$FLOOR" 127.0.0.1:18280 >"$WORK/floor.log" 2>&1 &
+pids+=($!)
 wait_for http://127.0.0.1:19090/health/ready
 wait_for http://127.0.0.1:13000/.well-known/openid-configuration
+wait_for http://127.0.0.1:18280/ready any
 
 common=(--connections "$CONNECTIONS" --duration "$DURATION" --warmup 2s --json)
 peer=(--token-url http://127.0.0.1:13000/token --client-id bench --client-secret a-long-random-secret)
+floor=(--token-url http://127.0.0.1:18280/token --client-id bench --client-secret a-long-random-secret)
 
 # One measurement: prints "requests_per_sec p99_ms errors".
 measure() {
@@ -53,12 +62,15 @@ for round in $(seq 1 "$ROUNDS"); do
   results[rsp-in]+="$(measure --scenario introspect --data-dir "$WORK/data")"$'\n'
   results[peer-in]+="$(measure --scenario introspect "${peer[@]}" --scope api:read \
     --resource https://opaque.bench.local --introspect-url http://127.0.0.1:13000/token/introspection)"$'\n'
+  results[floor-cc]+="$(measure --scenario client-credentials "${floor[@]}")"$'\n'
+  results[floor-in]+="$(measure --scenario introspect "${floor[@]}" --introspect-url http://127.0.0.1:18280/introspect)"$'\n'
 done
 
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 python3 - "$ROUNDS" "$DURATION" "$CONNECTIONS" "$(rss_mb "$RSP_PID")" "$(rss_mb "$PEER_PID")" \
-  "${results[rsp-cc]}" "${results[peer-cc]}" "${results[rsp-in]}" "${results[peer-in]}" <<'EOF'
+  "${results[rsp-cc]}" "${results[peer-cc]}" "${results[rsp-in]}" "${results[peer-in]}" \
+  "${results[floor-cc]}" "${results[floor-in]}" <<'EOF'
 import statistics, sys
 rounds, duration, connections, rsp_rss, peer_rss = sys.argv[1:6]
 def parse(text):
@@ -66,13 +78,19 @@ def parse(text):
     return [float(r[0]) for r in rows], [float(r[1]) for r in rows], sum(int(r[2]) for r in rows)
 print(f"closed loop, {connections} connections, {rounds} rounds of {duration}, alternating; medians")
 print()
-print("| scenario | rsp req/s | node-oidc-provider req/s | ratio | rsp p99 ms | peer p99 ms | errors rsp/peer |")
-print("|---|---|---|---|---|---|---|")
-for name, ours, theirs in [("client_credentials ES256", sys.argv[6], sys.argv[7]), ("introspection", sys.argv[8], sys.argv[9])]:
-    (a, ap, ae), (b, bp, be) = parse(ours), parse(theirs)
-    ma, mb = statistics.median(a), statistics.median(b)
+print("| scenario | rsp req/s | node-oidc-provider req/s | ratio | rsp p99 ms | peer p99 ms | errors rsp/peer "
+      "| floor req/s | floor / peer | rsp / floor |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+scenarios = [("client_credentials ES256", sys.argv[6], sys.argv[7], sys.argv[10]),
+             ("introspection", sys.argv[8], sys.argv[9], sys.argv[11])]
+for name, ours, theirs, floor in scenarios:
+    (a, ap, ae), (b, bp, be), (f, _, _) = parse(ours), parse(theirs), parse(floor)
+    ma, mb, mf = statistics.median(a), statistics.median(b), statistics.median(f)
     ratio = ma / mb if mb else float("inf")
-    print(f"| {name} | {ma:,.0f} | {mb:,.0f} | {ratio:.1f}x | {statistics.median(ap):.2f} | {statistics.median(bp):.2f} | {ae}/{be} |")
+    print(f"| {name} | {ma:,.0f} | {mb:,.0f} | {ratio:.1f}x | {statistics.median(ap):.2f} | {statistics.median(bp):.2f} "
+          f"| {ae}/{be} | {mf:,.0f} | {mf / mb if mb else float('inf'):.1f}x | {ma / mf if mf else 0:.2f} |")
 print()
 print(f"RSS after the run: rsp {rsp_rss} MB, node-oidc-provider {peer_rss} MB")
+print("floor: a server on rsp's HTTP stack that answers a fixed JSON object (examples/http_floor.rs); floor / peer is")
+print("the most any server measured this way could show on this box")
 EOF

@@ -35,6 +35,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+mod decoded;
+
+pub use decoded::DecodedEntries;
+
 /// What a cache entry describes: each kind has its own capacity and TTLs, and invalidations name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -348,6 +352,51 @@ pub trait CacheExt: Cache {
         self.get_or_load_with_ttl(kind, key, |_| None, load)
     }
 
+    /// As [`CacheExt::get_or_load`], for a record stored as `T` and used as `U` (`into` converts), shared:
+    /// a hit on an entry `decoded` has seen before returns the value decoded then (see [`DecodedEntries`]).
+    fn get_or_load_decoded<T, U, E, F, Fut>(
+        &self,
+        decoded: &DecodedEntries<U>,
+        kind: CacheKind,
+        key: &str,
+        into: fn(T) -> U,
+        load: F,
+    ) -> impl Future<Output = Result<Option<Arc<U>>, E>> + Send
+    where
+        T: Serialize + DeserializeOwned + Send,
+        U: Send + Sync,
+        E: From<CacheError> + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<Option<T>, E>> + Send,
+    {
+        async move {
+            let ticket = match self.get(kind, key).await? {
+                Lookup::Absent => return Ok(None),
+                Lookup::Hit(bytes) => {
+                    if let Some(value) = decoded.get(key, &bytes) {
+                        return Ok(Some(value));
+                    }
+                    match serde_json::from_slice(&bytes) {
+                        Ok(record) => {
+                            let value = Arc::new(into(record));
+                            decoded.keep(key, bytes, Arc::clone(&value));
+                            return Ok(Some(value));
+                        }
+                        Err(_) => {
+                            self.invalidate(Invalidation::key(kind, key)).await?;
+                            return Ok(load().await?.map(|record| Arc::new(into(record))));
+                        }
+                    }
+                }
+                Lookup::Miss(ticket) => ticket,
+            };
+            let loaded = load().await?;
+            let (entry, ttl) = entry_of(kind, loaded.as_ref(), |_| None)?;
+            self.put(ticket, entry, ttl).await;
+            Ok(loaded.map(|record| Arc::new(into(record))))
+        }
+    }
+
     /// As [`CacheExt::get_or_load`], with a per-value TTL (capped by the kind's), such as the time left
     /// until a token's `exp`.
     fn get_or_load_with_ttl<T, E, F, Fut, L>(
@@ -378,21 +427,30 @@ pub trait CacheExt: Cache {
                 Lookup::Miss(ticket) => ticket,
             };
             let loaded = load().await?;
-            match &loaded {
-                Some(value) => {
-                    let bytes =
-                        serde_json::to_vec(value).map_err(|e| CacheError::Encode { kind, reason: e.to_string() })?;
-                    let ttl = ttl(value);
-                    self.put(ticket, Cached::Value(Bytes::from(bytes)), ttl).await;
-                }
-                None => self.put(ticket, Cached::Absent, None).await,
-            }
+            let (entry, ttl) = entry_of(kind, loaded.as_ref(), ttl)?;
+            self.put(ticket, entry, ttl).await;
             Ok(loaded)
         }
     }
 }
 
 impl<C: Cache + ?Sized> CacheExt for C {}
+
+/// What fills a missed entry, from what the loader found: the value as JSON with its TTL, or a negative
+/// entry.
+fn entry_of<T: Serialize>(
+    kind: CacheKind,
+    loaded: Option<&T>,
+    ttl: impl FnOnce(&T) -> Option<Duration>,
+) -> Result<(Cached, Option<Duration>), CacheError> {
+    match loaded {
+        Some(value) => {
+            let bytes = serde_json::to_vec(value).map_err(|e| CacheError::Encode { kind, reason: e.to_string() })?;
+            Ok((Cached::Value(Bytes::from(bytes)), ttl(value)))
+        }
+        None => Ok((Cached::Absent, None)),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,11 +13,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
+use tower::Service;
 
 /// The client's address as resolved once per request; handlers read it as an extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +88,37 @@ impl TrustedProxies {
     }
 }
 
-/// Middleware: resolves the [`ClientAddress`] of every request once, from the connection's peer
-/// (when the server was started with connect info) and the trusted proxies' headers.
-pub async fn resolve(State(trusted): State<TrustedProxies>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
-    let client = peer.map_or(ClientAddress::UNKNOWN, |peer| ClientAddress(trusted.client_of(peer, request.headers())));
-    request.extensions_mut().insert(client);
-    next.run(request).await
+/// Resolves the [`ClientAddress`] of every request once, from the connection's peer (when the server was
+/// started with connect info) and the trusted proxies' headers. It wraps the whole router rather than being
+/// an axum middleware: it only adds an extension, so the router's own future passes through unboxed.
+#[derive(Clone, Debug)]
+pub struct ResolveClientAddress<S> {
+    inner: S,
+    trusted: TrustedProxies,
+}
+
+impl<S> ResolveClientAddress<S> {
+    pub fn new(inner: S, trusted: TrustedProxies) -> Self {
+        Self { inner, trusted }
+    }
+}
+
+impl<S: Service<Request>> Service<Request> for ResolveClientAddress<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> S::Future {
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let client =
+            peer.map_or(ClientAddress::UNKNOWN, |peer| ClientAddress(self.trusted.client_of(peer, request.headers())));
+        request.extensions_mut().insert(client);
+        self.inner.call(request)
+    }
 }
 
 #[cfg(test)]

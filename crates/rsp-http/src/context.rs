@@ -1,21 +1,7 @@
-//! Gives each request its [`RequestContext`]: the request id set by the layer above and the W3C trace id of
-//! an incoming `traceparent` header, so events built while handling it name both.
-
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-use rsp_core::context::RequestContext;
-
-pub async fn scope(request: Request, next: Next) -> Response {
-    // Owned copies, read before the await: the request body is not `Sync`, so no borrow of it may live
-    // across the await.
-    let context = {
-        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-        let trace_id = header("traceparent").and_then(trace_id_of).map(str::to_owned);
-        RequestContext::new(header("x-request-id").map(str::to_owned), trace_id)
-    };
-    context.scope(next.run(request)).await
-}
+//! Reading the W3C trace context of a request; [`crate::edge`] opens each request's [`RequestContext`]
+//! with the trace id found here.
+//!
+//! [`RequestContext`]: rsp_core::context::RequestContext
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), unless it is malformed or all
 /// zeros (Trace Context §3.2.2.3: such a header is ignored).

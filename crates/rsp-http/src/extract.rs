@@ -56,11 +56,29 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             return Err(ApiError::invalid_request("content type must be application/x-www-form-urlencoded"));
         }
         let bytes = read_body(body, MAX_FORM_BYTES).await?;
-        let pairs = form_urlencoded::parse(&bytes).map(|(n, v)| (n.into_owned(), v.into_owned())).collect();
-        let params = FormParams::from_pairs(pairs)?;
+        let params = FormParams::from_pairs(form_pairs(&bytes))?;
         let credentials = client_credentials(&parts.headers, &params)?;
         Ok(Self { params, credentials })
     }
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` body, exactly as `form_urlencoded::parse` reads them
+/// (empty pieces skipped, a missing `=` an empty value, invalid UTF-8 replaced). A pair with nothing to
+/// decode (no `%`, no `+`: a JWT, an id, a grant type) is copied as it is: the byte-at-a-time percent
+/// decoder and the lossy UTF-8 pass were 4–5% of an introspection's CPU time for a ~600-byte token.
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let mut halves = pair.splitn(2, |&b| b == b'=');
+            let (name, value) = (halves.next().unwrap_or_default(), halves.next().unwrap_or_default());
+            let plain = !pair.iter().any(|&b| b == b'%' || b == b'+');
+            if plain && let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
+                return Some((name.to_owned(), value.to_owned()));
+            }
+            form_urlencoded::parse(pair).next().map(|(name, value)| (name.into_owned(), value.into_owned()))
+        })
+        .collect()
 }
 
 /// Builds the client credentials from the `Authorization` header or the form (RFC 6749 §2.3.1).
@@ -100,6 +118,9 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     let decode = |part: &str| -> Option<String> {
+        if !part.contains(['%', '+']) {
+            return Some(part.to_owned());
+        }
         let encoded = format!("v={part}");
         form_urlencoded::parse(encoded.as_bytes()).next().map(|(_, v)| v.into_owned())
     };
@@ -158,6 +179,22 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_pairs_read_as_form_urlencoded_does() {
+        for body in [
+            &b"grant_type=client_credentials&scope=api%3Aread+api%3Awrite"[..],
+            b"token=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln-_x&token_type_hint=access_token",
+            b"&&a=&=b&c&d=1=2&&",
+            b"e=%zz%4&f=%C3%A9&g=\xff\xfe&h=\xc3\xa9",
+            b"",
+            b"a+b=c%2Bd&a%26=%3D",
+        ] {
+            let expected: Vec<(String, String)> =
+                form_urlencoded::parse(body).map(|(n, v)| (n.into_owned(), v.into_owned())).collect();
+            assert_eq!(form_pairs(body), expected, "{}", String::from_utf8_lossy(body));
+        }
+    }
 
     #[test]
     fn basic_credentials_are_form_decoded_after_base64() {

@@ -1,11 +1,17 @@
-//! Request metrics: a counter and a latency histogram per route template, method and status. Route
-//! templates (not raw paths) keep label cardinality bounded whatever clients send.
+//! Request metrics ([`crate::edge`] records each request): a counter and a latency histogram per route template, method and status. Route
+//! templates (not raw paths) keep label cardinality bounded whatever clients send, and so does the method
+//! label: a method outside RFC 9110's own is counted as `OTHER`.
+//!
+//! The handles of each series are looked up once per thread and kept: building a `metrics` key on every
+//! request (three owned label values, a label vector per macro call, hashing, the recorder's registry
+//! lookup) took about twenty of the ~120 allocations an introspection request made (BENCHMARKS.md).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::Method;
+use metrics::{Counter, Histogram};
 
 pub const REQUESTS_TOTAL: &str = "rsp_http_requests_total";
 pub const REQUEST_DURATION: &str = "rsp_http_request_duration_seconds";
@@ -14,18 +20,98 @@ pub const DECISIONS: &str = "rsp_decisions_total";
 pub const DECISION_CACHE_HITS: &str = "rsp_decision_cache_hits_total";
 pub const DECISION_CACHE_MISSES: &str = "rsp_decision_cache_misses_total";
 
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    response
+/// The route label of a request no route matched.
+pub(crate) const UNMATCHED: &str = "unmatched";
+
+/// The method as a label value: one of RFC 9110's methods (and PATCH), or `OTHER`.
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// One series' handles, found once.
+struct Series {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+thread_local! {
+    /// This thread's handles by route template; a route's few method and status pairs are scanned.
+    static SERIES: RefCell<HashMap<Box<str>, Vec<Series>>> = RefCell::new(HashMap::new());
+}
+
+/// Counts a request that `started` then and was answered with `status`.
+pub(crate) fn record(route: &str, method: &'static str, status: u16, started: Instant) {
+    SERIES.with_borrow_mut(|series| {
+        let of_route = match series.get_mut(route) {
+            Some(of_route) => of_route,
+            None => series.entry(route.into()).or_default(),
+        };
+        let index = match of_route.iter().position(|s| s.method == method && s.status == status) {
+            Some(index) => index,
+            None => {
+                let labels =
+                    [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.to_string())];
+                let requests = metrics::counter!(REQUESTS_TOTAL, &labels);
+                let duration = metrics::histogram!(REQUEST_DURATION, &labels);
+                of_route.push(Series { method, status, requests, duration });
+                of_route.len() - 1
+            }
+        };
+        if let Some(found) = of_route.get(index) {
+            found.requests.increment(1);
+            found.duration.record(started.elapsed().as_secs_f64());
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::*;
+
+    #[test]
+    fn each_series_is_counted_under_its_own_labels_and_methods_stay_bounded() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            for _ in 0..3 {
+                record("/t/{tenant}/oauth2/token", "POST", 200, Instant::now());
+            }
+            record("/t/{tenant}/oauth2/token", "POST", 401, Instant::now());
+            record("/t/{tenant}/oauth2/token", "GET", 405, Instant::now());
+            record(UNMATCHED, method_label(&Method::from_bytes(b"BREW").unwrap()), 404, Instant::now());
+        });
+        let text = handle.render();
+        let count = |series: &str| -> u64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+        };
+        assert_eq!(count(r#"rsp_http_requests_total{route="/t/{tenant}/oauth2/token",method="POST",status="200"}"#), 3);
+        assert_eq!(count(r#"rsp_http_requests_total{route="/t/{tenant}/oauth2/token",method="POST",status="401"}"#), 1);
+        assert_eq!(count(r#"rsp_http_requests_total{route="/t/{tenant}/oauth2/token",method="GET",status="405"}"#), 1);
+        assert_eq!(count(r#"rsp_http_requests_total{route="unmatched",method="OTHER",status="404"}"#), 1);
+        assert_eq!(
+            count(
+                r#"rsp_http_request_duration_seconds_count{route="/t/{tenant}/oauth2/token",method="POST",status="200"}"#
+            ),
+            3
+        );
+    }
 }

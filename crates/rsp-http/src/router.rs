@@ -4,15 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware;
+use axum::http::HeaderName;
 use rsp_oauth::AuthService;
 use rsp_policy::PolicyService;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::edge::EdgeLayer;
 use crate::error::ApiError;
 use crate::routes;
 
@@ -83,9 +82,9 @@ pub fn router_for(state: AppState, surfaces: Surfaces) -> Router {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
         })
         .with_state(state);
-    // Outermost first: give every request an id, trace it under that id, echo the id back, open its
-    // request context (the id, trace id and actor that audit events carry), count it,
-    // and mark every response as uncacheable unless the handler said otherwise (RFC 6749 §5.1).
+    // Outermost first: give every request an id, trace it under that id, echo the id back, then the edge
+    // (`edge.rs`): open its request context (the id, trace id and actor that audit events carry), count
+    // it, and mark every response as uncacheable unless the handler said otherwise (RFC 6749 §5.1).
     routes.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -94,25 +93,8 @@ pub fn router_for(state: AppState, surfaces: Surfaces) -> Router {
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(middleware::from_fn(crate::context::scope))
-            .layer(middleware::from_fn(crate::metrics::track))
-            .layer(middleware::map_response(no_store_unless_cacheable))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            )),
+            .layer(EdgeLayer),
     )
-}
-
-/// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached. Every response is marked so
-/// unless its handler chose a cache policy (public discovery and JWKS documents).
-async fn no_store_unless_cacheable(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    }
-    response
 }
 
 /// The operations listener: metrics and health, kept off the public port.

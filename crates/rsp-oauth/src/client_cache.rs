@@ -102,13 +102,15 @@ impl AuthService {
         let Ok(id) = ClientId::parse(id) else {
             return Ok(None);
         };
-        let record = self
-            .cache
-            .get_or_load(CacheKind::Client, &client_key(tenant, &id), || async {
-                Ok::<_, OAuthError>(self.store.get_client(tenant, &id).await?.map(ClientRecord::from))
-            })
-            .await?;
-        Ok(record.map(|r| Arc::new(Client::from(r))))
+        self.cache
+            .get_or_load_decoded(
+                &self.decoded_clients,
+                CacheKind::Client,
+                &client_key(tenant, &id),
+                Client::from,
+                || async { Ok::<_, OAuthError>(self.store.get_client(tenant, &id).await?.map(ClientRecord::from)) },
+            )
+            .await
     }
 
     /// Tells every replica's cache that `client` changed or is gone. Called after the store write.

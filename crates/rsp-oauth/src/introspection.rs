@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::bearer::BearerError;
 use crate::{ClientCredentials, FormParams};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::token::AccessClaims;
 use crate::{AuthService, OAuthError};
@@ -19,19 +19,42 @@ pub enum Introspection {
     Active(ActiveToken),
 }
 
-#[derive(Debug, Serialize)]
-pub struct ActiveToken {
-    pub active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    pub client_id: String,
-    pub token_type: &'static str,
-    pub exp: i64,
-    pub iat: i64,
-    pub sub: String,
-    pub aud: String,
-    pub iss: String,
-    pub jti: String,
+/// An active token's answer (RFC 7662 §2.2), written straight from the verified claims the verified-token
+/// cache shares, so answering copies none of their fields.
+#[derive(Debug)]
+pub struct ActiveToken(Arc<AccessClaims>);
+
+impl Serialize for ActiveToken {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Answer<'a> {
+            active: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scope: Option<&'a str>,
+            client_id: &'a str,
+            token_type: &'static str,
+            exp: i64,
+            iat: i64,
+            sub: &'a str,
+            aud: &'a str,
+            iss: &'a str,
+            jti: &'a str,
+        }
+        let claims = &self.0;
+        Answer {
+            active: true,
+            scope: claims.scope.as_deref(),
+            client_id: &claims.client_id,
+            token_type: "Bearer",
+            exp: claims.exp,
+            iat: claims.iat,
+            sub: &claims.sub,
+            aud: &claims.aud,
+            iss: &claims.iss,
+            jti: &claims.jti,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Introspection {
@@ -117,18 +140,7 @@ impl AuthService {
         if !visible {
             return Ok(Introspection::inactive());
         }
-        Ok(Introspection::Active(ActiveToken {
-            active: true,
-            scope: claims.scope.clone(),
-            client_id: claims.client_id.clone(),
-            token_type: "Bearer",
-            exp: claims.exp,
-            iat: claims.iat,
-            sub: claims.sub.clone(),
-            aud: claims.aud.clone(),
-            iss: claims.iss.clone(),
-            jti: claims.jti.clone(),
-        }))
+        Ok(Introspection::Active(ActiveToken(claims)))
     }
 
     /// RFC 7009: invalid, unknown, expired or already revoked tokens are answered with success; a token

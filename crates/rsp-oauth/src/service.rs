@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use rsp_cache::{CacheConfig, LocalCache};
 use rsp_core::bus::{EventSink, NoEvents};
-use rsp_core::cache::Cache;
+use rsp_core::cache::{Cache, DecodedEntries};
 use rsp_core::ports::PolicyGate;
-use rsp_core::{Clock, Store, TenantId};
+use rsp_core::{Client, Clock, Store, TenantId};
 use tokio::sync::watch;
 
 use crate::client_auth::ClientCredentials;
@@ -17,6 +17,9 @@ use crate::throttle::AuthThrottle;
 use crate::userinfo::UserClaimsSource;
 use crate::verified::VerifiedTokens;
 use crate::{FormParams, Issuers, OAuthError};
+
+/// Decoded clients kept beside the cache's entries: more than a deployment registers, in a few MB at most.
+const DECODED_CLIENTS: usize = 10_000;
 
 /// Knobs of token issuance.
 #[derive(Debug, Clone)]
@@ -135,6 +138,8 @@ pub struct AuthService {
     /// Clients and revocation state, shared with the other use cases of the process and, through the
     /// adapter, with other replicas.
     pub(crate) cache: Arc<dyn Cache>,
+    /// Clients decoded from the cache's entries, so a hit on an unchanged entry is not decoded again.
+    pub(crate) decoded_clients: DecodedEntries<Client>,
     pub(crate) events: Arc<dyn EventSink>,
     /// Picks the introspections recorded (`introspection_audit_sample_rate`).
     pub(crate) sampler: rsp_core::Sampler,
@@ -180,6 +185,7 @@ impl AuthService {
             settings,
             throttle,
             verified: VerifiedTokens::default(),
+            decoded_clients: DecodedEntries::new(DECODED_CLIENTS),
             cache: default_cache(),
             events: Arc::new(NoEvents),
             sampler: rsp_core::Sampler::default(),

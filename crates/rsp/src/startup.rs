@@ -8,11 +8,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::ServiceExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rsp_cache::{CacheConfig, LocalCache, TwoLevelCache};
 use rsp_core::cache::Cache;
 use rsp_core::{Clock, SystemClock};
-use rsp_http::client_address::{self, TrustedProxies};
+use rsp_http::client_address::{ResolveClientAddress, TrustedProxies};
 use rsp_http::{AppState, OpsState, Surfaces};
 use rsp_oauth::{AuthService, Issuers, TokenSettings};
 use rsp_policy::PolicyService;
@@ -235,8 +236,7 @@ impl Application {
         );
         // The peer address reaches handlers (the login throttle keys on it), resolved through the trusted
         // proxies' X-Forwarded-For.
-        let app = app
-            .layer(axum::middleware::from_fn_with_state(self.trusted_proxies.clone(), client_address::resolve))
+        let app = ResolveClientAddress::new(app, self.trusted_proxies.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let public_server =
             tokio::spawn(axum::serve(self.public, app).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
