@@ -52,6 +52,22 @@ thread_local! {
     static SERIES: RefCell<HashMap<Box<str>, Vec<Series>>> = RefCell::new(HashMap::new());
 }
 
+/// A counter with one label, all three names fixed in the code.
+type LabelledCounter = (&'static str, &'static str, &'static str);
+
+thread_local! {
+    /// This thread's handles of the per-request counters with one label (tokens by grant, decisions by
+    /// outcome).
+    static COUNTERS: RefCell<HashMap<LabelledCounter, Counter>> = RefCell::new(HashMap::new());
+}
+
+/// Adds `by` to counter `name` with `label` = `value`, through this thread's kept handle.
+pub(crate) fn count(name: &'static str, label: &'static str, value: &'static str, by: u64) {
+    COUNTERS.with_borrow_mut(|counters| {
+        counters.entry((name, label, value)).or_insert_with(|| metrics::counter!(name, label => value)).increment(by);
+    });
+}
+
 /// Counts a request that `started` then and was answered with `status`.
 pub(crate) fn record(route: &str, method: &'static str, status: u16, started: Instant) {
     SERIES.with_borrow_mut(|series| {
@@ -96,22 +112,26 @@ mod tests {
             record("/t/{tenant}/oauth2/token", "POST", 401, Instant::now());
             record("/t/{tenant}/oauth2/token", "GET", 405, Instant::now());
             record(UNMATCHED, method_label(&Method::from_bytes(b"BREW").unwrap()), 404, Instant::now());
+            count(TOKENS_ISSUED, "grant_type", "client_credentials", 1);
+            count(TOKENS_ISSUED, "grant_type", "client_credentials", 2);
+            count(DECISIONS, "outcome", "deny", 5);
         });
         let text = handle.render();
-        let count = |series: &str| -> u64 {
+        let value = |series: &str| -> u64 {
             text.lines()
                 .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
                 .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
         };
-        assert_eq!(count(r#"rsp_http_requests_total{route="/t/{tenant}/oauth2/token",method="POST",status="200"}"#), 3);
-        assert_eq!(count(r#"rsp_http_requests_total{route="/t/{tenant}/oauth2/token",method="POST",status="401"}"#), 1);
-        assert_eq!(count(r#"rsp_http_requests_total{route="/t/{tenant}/oauth2/token",method="GET",status="405"}"#), 1);
-        assert_eq!(count(r#"rsp_http_requests_total{route="unmatched",method="OTHER",status="404"}"#), 1);
+        let token = r#"route="/t/{tenant}/oauth2/token""#;
+        assert_eq!(value(&format!(r#"rsp_http_requests_total{{{token},method="POST",status="200"}}"#)), 3);
+        assert_eq!(value(&format!(r#"rsp_http_requests_total{{{token},method="POST",status="401"}}"#)), 1);
+        assert_eq!(value(&format!(r#"rsp_http_requests_total{{{token},method="GET",status="405"}}"#)), 1);
+        assert_eq!(value(r#"rsp_http_requests_total{route="unmatched",method="OTHER",status="404"}"#), 1);
         assert_eq!(
-            count(
-                r#"rsp_http_request_duration_seconds_count{route="/t/{tenant}/oauth2/token",method="POST",status="200"}"#
-            ),
+            value(&format!(r#"rsp_http_request_duration_seconds_count{{{token},method="POST",status="200"}}"#)),
             3
         );
+        assert_eq!(value(r#"rsp_tokens_issued_total{grant_type="client_credentials"}"#), 3);
+        assert_eq!(value(r#"rsp_decisions_total{outcome="deny"}"#), 5);
     }
 }

@@ -157,7 +157,7 @@ fn count_outcomes<'a>(results: impl IntoIterator<Item = Option<&'a Decision>>) {
     }
     for (outcome, count) in [("allow", allowed), ("deny", denied), ("invalid", invalid)] {
         if count > 0 {
-            metrics::counter!(crate::metrics::DECISIONS, "outcome" => outcome).increment(count);
+            crate::metrics::count(crate::metrics::DECISIONS, "outcome", outcome, count);
         }
     }
 }

@@ -51,7 +51,7 @@ async fn token(
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (response, grant) = state.auth.token(&tenant, &form.credentials, &form.params).await?;
-    metrics::counter!(crate::metrics::TOKENS_ISSUED, "grant_type" => grant).increment(1);
+    crate::metrics::count(crate::metrics::TOKENS_ISSUED, "grant_type", grant, 1);
     Ok(axum::Json(response).into_response())
 }
 
