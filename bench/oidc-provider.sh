@@ -63,7 +63,8 @@ for round in $(seq 1 "$ROUNDS"); do
   results[peer-in]+="$(measure --scenario introspect "${peer[@]}" --scope api:read \
     --resource https://opaque.bench.local --introspect-url http://127.0.0.1:13000/token/introspection)"$'\n'
   results[floor-cc]+="$(measure --scenario client-credentials "${floor[@]}")"$'\n'
-  results[floor-in]+="$(measure --scenario introspect "${floor[@]}" --introspect-url http://127.0.0.1:18280/introspect)"$'\n'
+  results[floor-in]+="$(measure --scenario introspect "${floor[@]}" \
+    --introspect-url http://127.0.0.1:18280/introspect)"$'\n'
 done
 
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
@@ -87,8 +88,8 @@ for name, ours, theirs, floor in scenarios:
     (a, ap, ae), (b, bp, be), (f, _, _) = parse(ours), parse(theirs), parse(floor)
     ma, mb, mf = statistics.median(a), statistics.median(b), statistics.median(f)
     ratio = ma / mb if mb else float("inf")
-    print(f"| {name} | {ma:,.0f} | {mb:,.0f} | {ratio:.1f}x | {statistics.median(ap):.2f} | {statistics.median(bp):.2f} "
-          f"| {ae}/{be} | {mf:,.0f} | {mf / mb if mb else float('inf'):.1f}x | {ma / mf if mf else 0:.2f} |")
+    print(f"| {name} | {ma:,.0f} | {mb:,.0f} | {ratio:.1f}x | {statistics.median(ap):.2f} "
+          f"| {statistics.median(bp):.2f} | {ae}/{be} | {mf:,.0f} | {mf / mb if mb else float('inf'):.1f}x | {ma / mf if mf else 0:.2f} |")
 print()
 print(f"RSS after the run: rsp {rsp_rss} MB, node-oidc-provider {peer_rss} MB")
 print("floor: a server on rsp's HTTP stack that answers a fixed JSON object (examples/http_floor.rs); floor / peer is")

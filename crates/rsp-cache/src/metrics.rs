@@ -24,7 +24,8 @@ thread_local! {
     /// This thread's handles of `rsp_cache_requests_total`, registered at first use: a lookup happens
     /// several times per request, and building its key each time (label vector, hashing, the recorder's
     /// registry) cost more than the in-process lookup it counts.
-    static REQUESTS: RefCell<[Option<Counter>; REQUEST_SERIES]> = const { RefCell::new([const { None }; REQUEST_SERIES]) };
+    static REQUESTS: RefCell<[Option<Counter>; REQUEST_SERIES]> =
+        const { RefCell::new([const { None }; REQUEST_SERIES]) };
 }
 
 pub(crate) fn request(kind: CacheKind, level: Level, hit: bool) {

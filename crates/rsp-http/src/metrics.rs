@@ -1,6 +1,6 @@
-//! Request metrics ([`crate::edge`] records each request): a counter and a latency histogram per route template, method and status. Route
-//! templates (not raw paths) keep label cardinality bounded whatever clients send, and so does the method
-//! label: a method outside RFC 9110's own is counted as `OTHER`.
+//! Request metrics ([`crate::edge`] records each request): a counter and a latency histogram per route
+//! template, method and status. Route templates (not raw paths) keep label cardinality bounded whatever
+//! clients send, and so does the method label: a method outside RFC 9110's own is counted as `OTHER`.
 //!
 //! The handles of each series are looked up once per thread and kept: building a `metrics` key on every
 //! request (three owned label values, a label vector per macro call, hashing, the recorder's registry
@@ -47,15 +47,12 @@ struct Series {
     duration: Histogram,
 }
 
-thread_local! {
-    /// This thread's handles by route template; a route's few method and status pairs are scanned.
-    static SERIES: RefCell<HashMap<Box<str>, Vec<Series>>> = RefCell::new(HashMap::new());
-}
-
 /// A counter with one label, all three names fixed in the code.
 type LabelledCounter = (&'static str, &'static str, &'static str);
 
 thread_local! {
+    /// This thread's handles by route template; a route's few method and status pairs are scanned.
+    static SERIES: RefCell<HashMap<Box<str>, Vec<Series>>> = RefCell::new(HashMap::new());
     /// This thread's handles of the per-request counters with one label (tokens by grant, decisions by
     /// outcome).
     static COUNTERS: RefCell<HashMap<LabelledCounter, Counter>> = RefCell::new(HashMap::new());
