@@ -65,20 +65,30 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
 /// The pairs of an `application/x-www-form-urlencoded` body, exactly as `form_urlencoded::parse` reads them
 /// (empty pieces skipped, a missing `=` an empty value, invalid UTF-8 replaced). A pair with nothing to
 /// decode (no `%`, no `+`: a JWT, an id, a grant type) is copied as it is: the byte-at-a-time percent
-/// decoder and the lossy UTF-8 pass were 4–5% of an introspection's CPU time for a ~600-byte token.
+/// decoder and the lossy UTF-8 pass were 4–5% of an introspection's CPU time for a ~600-byte token. The
+/// separators are found with `memchr` (whole words at a time): scanning the token a byte at a time, three
+/// times over, was still 2% of an introspection.
 fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| {
-            let mut halves = pair.splitn(2, |&b| b == b'=');
-            let (name, value) = (halves.next().unwrap_or_default(), halves.next().unwrap_or_default());
-            let plain = !pair.iter().any(|&b| b == b'%' || b == b'+');
-            if plain && let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
-                return Some((name.to_owned(), value.to_owned()));
-            }
-            form_urlencoded::parse(pair).next().map(|(name, value)| (name.into_owned(), value.into_owned()))
-        })
-        .collect()
+    let mut pairs = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'&', body).chain(std::iter::once(body.len())) {
+        let pair = body.get(start..end).unwrap_or_default();
+        start = end + 1;
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = match memchr::memchr(b'=', pair) {
+            Some(at) => (pair.get(..at).unwrap_or_default(), pair.get(at + 1..).unwrap_or_default()),
+            None => (pair, &[][..]),
+        };
+        let plain = memchr::memchr2(b'%', b'+', pair).is_none();
+        if plain && let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
+            pairs.push((name.to_owned(), value.to_owned()));
+        } else if let Some((name, value)) = form_urlencoded::parse(pair).next() {
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+    }
+    pairs
 }
 
 /// Builds the client credentials from the `Authorization` header or the form (RFC 6749 §2.3.1).
@@ -189,6 +199,10 @@ mod tests {
             b"e=%zz%4&f=%C3%A9&g=\xff\xfe&h=\xc3\xa9",
             b"",
             b"a+b=c%2Bd&a%26=%3D",
+            b"=",
+            b"&",
+            b"a==",
+            b"x=1&",
         ] {
             let expected: Vec<(String, String)> =
                 form_urlencoded::parse(body).map(|(n, v)| (n.into_owned(), v.into_owned())).collect();

@@ -18,6 +18,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The audit trail's writer ([`audit_writer`]); in memory, the one connection there is.
+    audit_writer: SqlitePool,
 }
 
 /// Driver errors as store errors: see [`crate::rows::db_error`].
@@ -38,7 +40,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        Self::connect(options, FILE_CONNECTIONS).await
+        let mut store = Self::connect(options.clone(), FILE_CONNECTIONS).await?;
+        store.audit_writer = audit_writer::open(options).await?;
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -55,10 +59,11 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { audit_writer: pool.clone(), pool })
     }
 
     pub async fn close(&self) {
+        self.audit_writer.close().await;
         self.pool.close().await;
     }
 
@@ -106,6 +111,7 @@ impl Health for SqliteStore {
 }
 
 mod audit;
+mod audit_writer;
 mod events;
 mod outbox;
 

@@ -37,6 +37,21 @@ pub(crate) async fn appending_skips_stored_ids(store: impl AuditStore) {
     assert_eq!(ids(&trail), ids_of(&[&d, &c, &b, &a]));
 }
 
+/// Every batch length, not only the powers of two a statement may be rounded up to, stores each event once
+/// and in the batch's order.
+pub(crate) async fn batches_of_any_length_are_stored_once_in_order(store: impl AuditStore) {
+    let mut expected = Vec::new();
+    for length in (1..=9).chain([16, 17, 31, 33, 255, 257]) {
+        let batch: Vec<Event> =
+            (0..length).map(|i| event("acme", EventKind::TOKEN_ISSUED, "c1", &format!("j{i}"), i)).collect();
+        assert_eq!(store.append_audit(&batch).await.unwrap(), length as u64, "a batch of {length}");
+        expected.extend(batch.iter().map(|e| e.id.to_string()));
+    }
+    let mut trail = store.query_audit(&tenant("acme"), &page(1000)).await.unwrap();
+    trail.reverse();
+    assert_eq!(ids(&trail), expected);
+}
+
 pub(crate) async fn records_round_trip_whole(store: impl AuditStore) {
     let mut full = event("acme", EventKind::CLIENT_UPDATED, "admin", "c9", 7);
     full.request_id = Some("req-1".into());
@@ -133,6 +148,7 @@ macro_rules! audit_suite {
     ($fresh:path) => {
         $crate::audit_rows::suite::audit_suite!(@tests $fresh;
             appending_skips_stored_ids,
+            batches_of_any_length_are_stored_once_in_order,
             records_round_trip_whole,
             cursors_page_both_ways_within_a_tenant,
             filters_are_combined,
