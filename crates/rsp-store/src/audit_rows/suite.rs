@@ -37,8 +37,8 @@ pub(crate) async fn appending_skips_stored_ids(store: impl AuditStore) {
     assert_eq!(ids(&trail), ids_of(&[&d, &c, &b, &a]));
 }
 
-/// Every batch length, not only the powers of two a statement may be rounded up to, stores each event once
-/// and in the batch's order.
+/// Batches of any length, short ones and ones past the publisher's largest (256), store each event once and
+/// in the batch's order.
 pub(crate) async fn batches_of_any_length_are_stored_once_in_order(store: impl AuditStore) {
     let mut expected = Vec::new();
     for length in (1..=9).chain([16, 17, 31, 33, 255, 257]) {

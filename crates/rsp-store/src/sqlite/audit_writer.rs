@@ -4,8 +4,8 @@
 //! on the connection's own thread, in bursts of a few hundred microseconds (a batch's rows into the table
 //! and its five indexes, then the WAL), and on a small box such a burst holds a core that the next request
 //! was about to get. Measured with `rsp loadtest --scenario client-credentials --rate 5000` on two cores,
-//! the token p99 was 0.6 ms with the rows not written and 1.0–1.2 ms with them; with the writer's thread at
-//! the lowest priority (nice 19), 0.8–0.96 ms, while at full load the writer still keeps up: when it falls
+//! the token p99 was 0.4–0.7 ms with the rows not written and 0.9–1.2 ms with them; with the writer's thread
+//! at the lowest priority (nice 19), 0.74–0.89 ms, while at full load the writer still keeps up: when it falls
 //! behind, the publisher's bounded queue fills and slows the requests down, so a lower priority can never
 //! lose a row (BENCHMARKS.md). RocksDB lowers its compaction threads the same way.
 //!
@@ -36,8 +36,12 @@ pub(super) async fn open(options: SqliteConnectOptions) -> StoreResult<SqlitePoo
         .max_lifetime(None::<Duration>)
         .after_connect(|_connection, _meta| {
             Box::pin(async {
-                if let Err(error) = lower_priority() {
-                    tracing::warn!(%error, "the audit writer runs at the requests' priority");
+                match lower_priority() {
+                    Ok(0) => {
+                        tracing::warn!("the audit writer's thread was not found: it runs at the requests' priority")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "the audit writer runs at the requests' priority"),
                 }
                 Ok(())
             })
