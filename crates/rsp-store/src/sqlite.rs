@@ -40,26 +40,27 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let mut store = Self::connect(options.clone(), FILE_CONNECTIONS).await?;
-        store.audit_writer = audit_writer::open(options).await?;
-        Ok(store)
+        let pool = Self::connect(options.clone(), FILE_CONNECTIONS).await?;
+        Ok(Self { pool, audit_writer: audit_writer::open(options).await? })
     }
 
     /// A private in-memory database, for tests.
     pub async fn in_memory() -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(unavailable)?.foreign_keys(true);
         // One connection: each in-memory connection would otherwise be its own database.
-        Self::connect(options, 1).await
+        let pool = Self::connect(options, 1).await?;
+        Ok(Self { audit_writer: pool.clone(), pool })
     }
 
-    async fn connect(options: SqliteConnectOptions, max_connections: u32) -> StoreResult<Self> {
+    /// A pool of up to `max_connections`, migrated.
+    async fn connect(options: SqliteConnectOptions, max_connections: u32) -> StoreResult<SqlitePool> {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await
             .map_err(unavailable)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { audit_writer: pool.clone(), pool })
+        Ok(pool)
     }
 
     pub async fn close(&self) {
