@@ -12,6 +12,8 @@ use rsp_core::{Event, TenantId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
+use self::audit_writer::AuditWriter;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Storage in one SQLite file.
@@ -19,7 +21,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The audit trail's writer ([`audit_writer`]); in memory, the one connection there is.
-    audit_writer: SqlitePool,
+    audit_writer: AuditWriter,
 }
 
 /// Driver errors as store errors: see [`crate::rows::db_error`].
@@ -41,7 +43,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = Self::connect(options.clone(), FILE_CONNECTIONS).await?;
-        Ok(Self { pool, audit_writer: audit_writer::open(options).await? })
+        Ok(Self { pool, audit_writer: AuditWriter::open(options).await.map_err(unavailable)? })
     }
 
     /// A private in-memory database, for tests.
@@ -49,7 +51,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(unavailable)?.foreign_keys(true);
         // One connection: each in-memory connection would otherwise be its own database.
         let pool = Self::connect(options, 1).await?;
-        Ok(Self { audit_writer: pool.clone(), pool })
+        Ok(Self { audit_writer: AuditWriter::shared(pool.clone()), pool })
     }
 
     /// A pool of up to `max_connections`, migrated.

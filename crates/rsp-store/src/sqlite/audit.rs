@@ -35,7 +35,8 @@ impl AuditStore for SqliteStore {
             .collect();
         // Serializing strings and integers cannot fail.
         let rows = serde_json::to_string(&rows).unwrap_or_default();
-        let done = sqlx::query(APPEND).bind(rows).execute(&self.audit_writer).await.map_err(unavailable)?;
+        let done =
+            self.audit_writer.execute(sqlx::query(APPEND).bind(rows), events.len()).await.map_err(unavailable)?;
         Ok(done.rows_affected())
     }
 
