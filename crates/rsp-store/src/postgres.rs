@@ -148,7 +148,7 @@ impl PostgresStore {
     }
 
     /// Ends a change: its events join its transaction (the outbox), then both commit together.
-    async fn commit_with_events(mut tx: Transaction<'static, Postgres>, events: &[Event]) -> StoreResult<()> {
+    async fn commit_with_events(&self, mut tx: Transaction<'static, Postgres>, events: &[Event]) -> StoreResult<()> {
         outbox::append(&mut tx, events).await?;
         tx.commit().await.map_err(crate::rows::db_error)
     }

@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use self::audit_writer::AuditWriter;
+use crate::sql_bus::Written;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -22,6 +23,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The audit trail's writer ([`audit_writer`]); in memory, the one connection there is.
     audit_writer: AuditWriter,
+    /// Announces committed outbox events to this database's bus.
+    written: Written,
 }
 
 /// Driver errors as store errors: see [`crate::rows::db_error`].
@@ -43,7 +46,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = Self::connect(options.clone(), FILE_CONNECTIONS).await?;
-        Ok(Self { pool, audit_writer: AuditWriter::open(options).await.map_err(unavailable)? })
+        let audit_writer = AuditWriter::open(options).await.map_err(unavailable)?;
+        Ok(Self { pool, audit_writer, written: Written::default() })
     }
 
     /// A private in-memory database, for tests.
@@ -51,7 +55,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(unavailable)?.foreign_keys(true);
         // One connection: each in-memory connection would otherwise be its own database.
         let pool = Self::connect(options, 1).await?;
-        Ok(Self { audit_writer: AuditWriter::shared(pool.clone()), pool })
+        Ok(Self { audit_writer: AuditWriter::shared(pool.clone()), pool, written: Written::default() })
     }
 
     /// A pool of up to `max_connections`, migrated.
@@ -78,9 +82,13 @@ impl SqliteStore {
     }
 
     /// Ends a change: its events join its transaction (the outbox), then both commit together.
-    async fn commit_with_events(mut tx: Transaction<'static, Sqlite>, events: &[Event]) -> StoreResult<()> {
+    async fn commit_with_events(&self, mut tx: Transaction<'static, Sqlite>, events: &[Event]) -> StoreResult<()> {
         outbox::append(&mut tx, events).await?;
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(unavailable)?;
+        if !events.is_empty() {
+            self.written.signal();
+        }
+        Ok(())
     }
 
     /// Nothing to do: the `BEGIN IMMEDIATE` of [`Self::write_tx`] already makes every writer take turns.

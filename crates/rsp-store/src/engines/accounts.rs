@@ -45,7 +45,7 @@ macro_rules! account_stores {
                 let mut tx = self.write_tx().await?;
                 let done = change.execute(&mut *tx).await.map_err($crate::rows::db_error)?;
                 $crate::rows::found(done.rows_affected())?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
         }
 
@@ -71,7 +71,7 @@ macro_rules! account_stores {
                 .await
                 .map_err(db_error)?;
                 $crate::engines::keys::insert_key(first_key).execute(&mut *tx).await.map_err(db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn get_tenant(
@@ -141,7 +141,7 @@ macro_rules! account_stores {
                     .execute(&mut *tx)
                     .await
                     .map_err(rows::db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn get_client(

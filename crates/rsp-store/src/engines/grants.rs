@@ -216,7 +216,7 @@ macro_rules! grant_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn consume_code(
@@ -294,7 +294,7 @@ macro_rules! grant_store {
                     return Ok(false);
                 }
                 Self::insert_issuance(&mut tx, tenant, grant_id, issuance, (0, None), now).await?;
-                Self::commit_with_events(tx, events).await?;
+                self.commit_with_events(tx, events).await?;
                 Ok(true)
             }
 
@@ -370,7 +370,7 @@ macro_rules! grant_store {
                     let generation = row.int("generation")?.saturating_add(1);
                     Self::insert_issuance(&mut tx, tenant, &grant_id, next, (generation, Some(token_hash)), now)
                         .await?;
-                    Self::commit_with_events(tx, events).await?;
+                    self.commit_with_events(tx, events).await?;
                     return Ok(Rotation::Rotated);
                 }
                 let row = sqlx::query(
@@ -409,7 +409,7 @@ macro_rules! grant_store {
             ) -> rsp_core::ports::StoreResult<Vec<rsp_core::TokenId>> {
                 let mut tx = self.write_tx().await?;
                 let revoked = Self::revoke_grant_in(&mut tx, tenant, grant_id, now).await?;
-                Self::commit_with_events(tx, events).await?;
+                self.commit_with_events(tx, events).await?;
                 Ok(revoked)
             }
 
@@ -439,7 +439,7 @@ macro_rules! grant_store {
                     let grant_id = row.text("grant_id")?;
                     revoked.extend(Self::revoke_grant_in(&mut tx, tenant, &grant_id, now).await?);
                 }
-                Self::commit_with_events(tx, events).await?;
+                self.commit_with_events(tx, events).await?;
                 Ok(revoked)
             }
 
@@ -462,7 +462,7 @@ macro_rules! grant_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn find_consent(
@@ -498,7 +498,7 @@ macro_rules! grant_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected())
             }
         }

@@ -76,7 +76,7 @@ macro_rules! key_stores {
                 .await
                 .map_err(db_error)?;
                 $crate::engines::keys::insert_key(new_key).execute(&mut *tx).await.map_err(db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn record_token_ttl(
@@ -135,7 +135,7 @@ macro_rules! key_stores {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             /// Always the primary: a revocation must take effect on every instance at once.
@@ -163,7 +163,7 @@ macro_rules! key_stores {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected())
             }
         }

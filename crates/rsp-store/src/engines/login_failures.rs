@@ -70,7 +70,7 @@ macro_rules! login_failure_store {
                     .map_err($crate::rows::db_error)?;
                     counts.push($crate::engines::login_failures::count(failures)?);
                 }
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(counts)
             }
 
@@ -88,7 +88,7 @@ macro_rules! login_failure_store {
                         .await
                         .map_err($crate::rows::db_error)?;
                 }
-                Self::commit_with_events(tx, &[]).await
+                self.commit_with_events(tx, &[]).await
             }
 
             async fn purge_login_failures(&self, since: rsp_core::UnixTime) -> rsp_core::ports::StoreResult<u64> {
@@ -98,7 +98,7 @@ macro_rules! login_failure_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected())
             }
         }

@@ -62,7 +62,7 @@ macro_rules! mfa_store {
                 if done.rows_affected() == 0 {
                     return Err(rsp_core::StoreError::Conflict("TOTP is already enabled".into()));
                 }
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn find_totp(
@@ -121,7 +121,7 @@ macro_rules! mfa_store {
                         .await
                         .map_err($crate::rows::db_error)?;
                 }
-                Self::commit_with_events(tx, events).await?;
+                self.commit_with_events(tx, events).await?;
                 Ok(true)
             }
 
@@ -143,7 +143,7 @@ macro_rules! mfa_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -164,7 +164,7 @@ macro_rules! mfa_store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 $crate::engines::mfa::failures(count.unwrap_or(0))
             }
 
@@ -195,7 +195,7 @@ macro_rules! mfa_store {
                     .await
                     .map_err($crate::rows::db_error)?;
                 }
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -239,7 +239,7 @@ macro_rules! mfa_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok((done.rows_affected() == 1).then_some(sealed))
             }
 
@@ -265,7 +265,7 @@ macro_rules! mfa_store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                Self::commit_with_events(tx, events).await?;
+                self.commit_with_events(tx, events).await?;
                 Ok(true)
             }
 
@@ -287,7 +287,7 @@ macro_rules! mfa_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await
+                self.commit_with_events(tx, &[]).await
             }
 
             async fn find_mfa_challenge(
@@ -320,7 +320,7 @@ macro_rules! mfa_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await
+                self.commit_with_events(tx, &[]).await
             }
 
             async fn purge_expired_mfa_challenges(
@@ -333,7 +333,7 @@ macro_rules! mfa_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected())
             }
         }

@@ -40,7 +40,7 @@ macro_rules! policy_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                Self::commit_with_events(tx, &rows::about_version(events, next)).await?;
+                self.commit_with_events(tx, &rows::about_version(events, next)).await?;
                 rows::to_u64(next, "policy version")
             }
 
@@ -155,7 +155,7 @@ macro_rules! policy_store {
                 .await
                 .map_err(db_error)?
                 .int("version")?;
-                Self::commit_with_events(tx, &rows::about_version(events, version)).await?;
+                self.commit_with_events(tx, &rows::about_version(events, version)).await?;
                 rows::to_u64(version, "entity version")
             }
         }

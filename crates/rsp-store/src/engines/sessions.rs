@@ -52,7 +52,7 @@ macro_rules! session_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await
+                self.commit_with_events(tx, &[]).await
             }
 
             async fn find_session(
@@ -85,7 +85,7 @@ macro_rules! session_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(())
             }
 
@@ -101,7 +101,7 @@ macro_rules! session_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(done.rows_affected())
             }
 
@@ -121,7 +121,7 @@ macro_rules! session_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(())
             }
 
@@ -156,7 +156,7 @@ macro_rules! session_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(())
             }
 
@@ -172,7 +172,7 @@ macro_rules! session_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, &[]).await?;
+                self.commit_with_events(tx, &[]).await?;
                 Ok(sessions.rows_affected().saturating_add(pending.rows_affected()))
             }
         }

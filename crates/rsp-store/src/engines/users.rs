@@ -66,7 +66,7 @@ macro_rules! user_store {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::rows::db_error)?;
-                Self::commit_with_events(tx, events).await
+                self.commit_with_events(tx, events).await
             }
 
             async fn get_user(
@@ -150,7 +150,7 @@ macro_rules! user_store {
                     tx.rollback().await.map_err($crate::rows::db_error)?;
                     return Ok(false);
                 }
-                Self::commit_with_events(tx, events).await?;
+                self.commit_with_events(tx, events).await?;
                 Ok(true)
             }
 

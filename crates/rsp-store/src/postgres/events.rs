@@ -197,6 +197,12 @@ impl PgEventBus {
         Ok(())
     }
 
+    /// Other replicas write too: a receive polls.
+    #[expect(clippy::unused_self, reason = "the embedded bus's watch is its own")]
+    fn written_watch(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        None
+    }
+
     async fn ack_seqs(&self, group: &str, seqs: Vec<i64>) -> BusResult<()> {
         sqlx::query(ACK).bind(group).bind(seqs).execute(&self.pool).await.map_err(unavailable)?;
         Ok(())

@@ -35,7 +35,8 @@ pub(crate) use delete_in_batches;
 /// - `try_claim(group, event, until_ms, now)`: the outcome code of [`super::claim_outcome`];
 /// - `try_claim_many(group, events, until_ms, now)`: the same for several events in one transaction;
 /// - `write()`: a write transaction;
-/// - `snapshot()`: a read transaction whose statements all see one moment.
+/// - `snapshot()`: a read transaction whose statements all see one moment;
+/// - `written_watch()`: where every writer announces its events ([`super::Written`]), a watch of them.
 ///
 /// A macro rather than generic functions: the port is declared in `rsp_core`, and bounds over
 /// `sqlx::Database` for every bound type and executor would hide the SQL they serve.
@@ -127,7 +128,7 @@ macro_rules! event_bus_port {
                 if max == 0 {
                     return Ok(Vec::new());
                 }
-                let mut poll = $crate::sql_bus::Poll::new(wait);
+                let mut poll = $crate::sql_bus::Poll::new(wait, self.written_watch());
                 loop {
                     let deliveries = self.receive_once(group, consumer, max, reclaim_after).await?;
                     if !deliveries.is_empty() || !poll.pause().await {

@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::SqliteStore;
-use crate::sql_bus::{self, KnownGroups, millis, now_ms, unavailable};
+use crate::sql_bus::{self, KnownGroups, Written, millis, now_ms, unavailable};
 
 /// Any number of events in one statement: `?1` is a JSON array of rows `[id, tenant, kind, priority,
 /// occurred_at_ms, body]`, unpacked by `json_each` in array order. (`WHERE true` is SQLite's rule for an
@@ -86,12 +86,14 @@ pub struct SqliteEventBus {
     pool: SqlitePool,
     /// Groups this bus knows to exist, so a receive does not try to create its group every time.
     groups: Arc<KnownGroups>,
+    /// Shared with the store, whose writes add outbox events.
+    written: Written,
 }
 
 impl SqliteStore {
     /// The event bus over this store's database, which also carries the outbox rows its writes add.
     pub fn event_bus(&self) -> SqliteEventBus {
-        SqliteEventBus { pool: self.pool.clone(), groups: Arc::default() }
+        SqliteEventBus { pool: self.pool.clone(), groups: Arc::default(), written: self.written.clone() }
     }
 }
 
@@ -165,7 +167,14 @@ impl SqliteEventBus {
             return Ok(());
         }
         insert_events(events).execute(&self.pool).await.map_err(unavailable)?;
+        self.written.signal();
         Ok(())
+    }
+
+    /// Every writer of the file is in this process (a second process on the same file is seen after the wait).
+    #[expect(clippy::unnecessary_wraps, reason = "PostgreSQL's bus has no such watch")]
+    fn written_watch(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        Some(self.written.watch())
     }
 
     /// The receipts go as one JSON array, which the statement reads with `json_each`.

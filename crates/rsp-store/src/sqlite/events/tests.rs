@@ -70,6 +70,43 @@ async fn outbox_rows_written_by_a_store_transaction_are_delivered() {
     .await;
 }
 
+/// A receive with nothing to deliver waits for the next write instead of polling; a write through the store
+/// (an outbox event) or the bus wakes it at once, long before its wait or the longest pause ends.
+#[tokio::test]
+async fn a_waiting_receive_wakes_at_the_next_write() {
+    let path = std::env::temp_dir().join(format!("rsp-bus-{}.db", EventId::generate()));
+    let store = SqliteStore::open(&path).await.unwrap();
+    let bus = store.event_bus();
+    bus.receive("g", "c1", 10, Duration::ZERO, Duration::from_secs(60)).await.unwrap();
+    let wait = Duration::from_secs(60);
+
+    let receiving = tokio::spawn({
+        let bus = bus.clone();
+        async move { bus.receive("g", "c1", 10, wait, Duration::from_secs(60)).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let event = suite::event(Priority::Normal);
+    let tx = store.write_tx().await.unwrap();
+    store.commit_with_events(tx, std::slice::from_ref(&event)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_millis(500), receiving).await.expect("woken by the outbox write");
+    assert_eq!(got.unwrap().into_iter().map(|d| d.event).collect::<Vec<_>>(), vec![event]);
+
+    let receiving = tokio::spawn({
+        let bus = bus.clone();
+        async move { bus.receive("g", "c1", 10, wait, Duration::from_secs(60)).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let event = suite::event(Priority::Normal);
+    bus.publish(std::slice::from_ref(&event)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_millis(500), receiving).await.expect("woken by a publish");
+    assert_eq!(got.unwrap().into_iter().map(|d| d.event).collect::<Vec<_>>(), vec![event]);
+
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 /// The hot paths read index ranges: no statement scans a table, and claims read rows in delivery order.
 #[tokio::test]
 async fn hot_paths_search_indexes_instead_of_scanning() {
